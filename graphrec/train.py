@@ -1,0 +1,201 @@
+"""Training loop shared by every model kind: batches, negatives, loss, early stopping.
+
+Each step propagates the whole (training) graph once, scores a batch of positive (user, item)
+pairs against sampled negatives, and takes one Adam step. Two objectives:
+
+* ``bpr``: the LightGCN paper's pairwise loss, one uniform negative per positive, L2 on the batch's
+  layer-0 embeddings.
+* ``softmax`` (default): sampled softmax over cosine similarities with a temperature, every positive
+  against ``negatives`` uniformly sampled items shared by the batch. Many negatives per positive
+  give a far better gradient per (expensive) propagation step than BPR's single negative, which is
+  what lets large batches converge: on Gowalla BPR at batch 16384 plateaus well below the paper.
+
+Validation NDCG@20 on a part carved from train (never the test set) picks the best epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphrec.interactions import Interactions
+from graphrec.models import build_model
+from graphrec.ranking import UserItems, embedding_scorer, evaluate_scores
+
+
+@dataclass
+class TrainConfig:
+    model: str = "lightgcn"
+    dim: int = 64
+    layers: int = 3
+    epochs: int = 200
+    batch_size: int = 2048
+    lr: float = 0.005
+    loss: str = "softmax"
+    negatives: int = 512
+    temperature: float = 0.1
+    reg: float = 1e-4  # L2 on ego embeddings (bpr) / weight decay-like term (softmax)
+    social_weight: float = 0.5
+    init_std: float = 0.1
+    eval_every: int = 1
+    patience: int = 10  # evaluations without improvement before stopping
+    min_delta: float = 1e-4
+    seed: int = 2024
+    time_budget_s: float | None = None  # stop after this much training time (best epoch kept)
+    target_metric: str = "ndcg@20"
+    extra: dict[str, Any] = field(default_factory=dict)  # model-specific knobs (sage)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    config: TrainConfig
+    user_emb: Tensor  # final embeddings of the best epoch, scoring = dot product
+    item_emb: Tensor
+    best_epoch: int
+    best_valid: dict[str, float]
+    history: list[dict[str, float]]
+    train_seconds: float
+    seconds_per_epoch: float
+
+
+class Trainer:
+    """Owns the training structures (built from train pairs only) and runs the loop."""
+
+    def __init__(self, data: Interactions, config: TrainConfig) -> None:
+        self.data = data
+        self.config = config
+        torch.manual_seed(config.seed)
+        self.model = build_model(config.model, data, config)
+        self.known = UserItems.from_pairs(data.train[0], data.train[1], data.num_users)
+        self.valid = UserItems.from_pairs(data.valid[0], data.valid[1], data.num_users)
+        # Keys user * num_items + item of training pairs, sorted: vectorised "is a positive?" test.
+        self.positive_keys = torch.sort(data.train[0] * data.num_items + data.train[1]).values
+
+    def embeddings(self) -> tuple[Tensor, Tensor]:
+        """Final (user, item) embeddings used for scoring; unit-norm for the cosine objective."""
+        self.model.eval()
+        with torch.no_grad():
+            users, items = self.model()
+        if self.config.loss == "softmax":
+            users, items = F.normalize(users, dim=1), F.normalize(items, dim=1)
+        return users, items
+
+    def sample_negatives(self, users: Tensor) -> Tensor:
+        """One uniform negative per user that is not one of the user's training items."""
+        n = self.data.num_items
+        neg = torch.randint(0, n, (users.numel(),))
+        for _ in range(10):  # resample collisions; with sparse data 1-2 rounds suffice
+            keys = users * n + neg
+            pos = torch.searchsorted(self.positive_keys, keys).clamp(max=self.positive_keys.numel() - 1)
+            clash = self.positive_keys[pos] == keys
+            if not bool(clash.any()):
+                break
+            neg[clash] = torch.randint(0, n, (int(clash.sum()),))
+        return neg
+
+    def loss(self, users: Tensor, items: Tensor) -> Tensor:
+        c = self.config
+        all_users, all_items = self.model()
+        u, i = all_users[users], all_items[items]
+        if c.loss == "bpr":
+            j = self.sample_negatives(users)
+            n = all_items[j]
+            ranking = F.softplus(-((u * i).sum(1) - (u * n).sum(1))).mean()
+            ego_u, ego_i = self.model.ego(users, items)
+            _, ego_n = self.model.ego(users, j)
+            l2 = (ego_u.square().sum() + ego_i.square().sum() + ego_n.square().sum()) / (2 * len(users))
+            return ranking + c.reg * l2
+        if c.loss == "softmax":
+            # Shared uniform negatives: accidental positives among them are rare and harmless.
+            j = torch.randint(0, self.data.num_items, (c.negatives,))
+            u, i, n = F.normalize(u, dim=1), F.normalize(i, dim=1), F.normalize(all_items[j], dim=1)
+            pos = (u * i).sum(1, keepdim=True)
+            logits = torch.cat([pos, u @ n.T], dim=1) / c.temperature
+            ranking = F.cross_entropy(logits, torch.zeros(len(users), dtype=torch.long))
+            ego_u, ego_i = self.model.ego(users, items)
+            l2 = (ego_u.square().sum() + ego_i.square().sum()) / (2 * len(users))
+            return ranking + c.reg * l2
+        raise ValueError(f"unknown loss {c.loss!r} (bpr or softmax)")
+
+    def validate(self) -> dict[str, float]:
+        users, items = self.embeddings()
+        return evaluate_scores(embedding_scorer(users, items), self.known, self.valid,
+                               self.data.num_items, ks=(20,))
+
+    def fit(self, on_epoch: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+        c = self.config
+        g = torch.Generator().manual_seed(c.seed)
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
+        train = self.data.train
+        n = train.shape[1]
+        steps_per_epoch = max(1, math.ceil(n / c.batch_size))
+        best_score, best_epoch, best_state, bad = -1.0, 0, None, 0
+        best_valid: dict[str, float] = {}
+        history: list[dict[str, float]] = []
+        has_valid = self.data.valid.shape[1] > 0
+        train_time = 0.0
+        epochs_run = 0
+        for epoch in range(1, c.epochs + 1):
+            self.model.train()
+            t0 = time.perf_counter()
+            perm = torch.randperm(n, generator=g)
+            total = 0.0
+            for step in range(steps_per_epoch):
+                idx = perm[step * c.batch_size : (step + 1) * c.batch_size]
+                loss = self.loss(train[0, idx], train[1, idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss)
+            train_time += time.perf_counter() - t0
+            epochs_run = epoch
+            record = {"epoch": epoch, "loss": total / steps_per_epoch, "train_s": train_time}
+            stop = c.time_budget_s is not None and train_time >= c.time_budget_s
+            if has_valid and (epoch % c.eval_every == 0 or epoch == c.epochs or stop):
+                metrics = self.validate()
+                record.update({f"valid_{k}": v for k, v in metrics.items() if k != "n_users"})
+                score = metrics[c.target_metric]
+                if score > best_score + c.min_delta:
+                    best_score, best_epoch, bad = score, epoch, 0
+                    best_state = copy.deepcopy(self.model.state_dict())
+                    best_valid = metrics
+                else:
+                    bad += 1
+            history.append(record)
+            if on_epoch is not None:
+                on_epoch(record)
+            if stop or (has_valid and bad >= c.patience):
+                break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        else:
+            best_epoch = epochs_run
+        users, items = self.embeddings()
+        return TrainResult(
+            model=self.model,
+            config=c,
+            user_emb=users,
+            item_emb=items,
+            best_epoch=best_epoch,
+            best_valid=best_valid,
+            history=history,
+            train_seconds=train_time,
+            seconds_per_epoch=train_time / max(1, epochs_run),
+        )
+
+
+def train(data: Interactions, config: TrainConfig | None = None,
+          on_epoch: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+    """Train ``config.model`` on ``data.train``, early-stopping on ``data.valid``."""
+    return Trainer(data, config or TrainConfig()).fit(on_epoch)

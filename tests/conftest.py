@@ -1,0 +1,72 @@
+"""Shared fixtures: one real Neo4j server per test session, started by GraphRec itself.
+
+Nothing here mocks Neo4j. If the server cannot start, every test that needs it errors (never
+skips): a skipped integration test proves nothing. Set ``GRAPHREC_TEST_NEO4J_URI`` (with
+``NEO4J_USER``/``NEO4J_PASSWORD``) to run the suite against an existing server instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from neo4j import Driver
+
+from graphrec.config import Settings
+from graphrec.neo4j.server import LocalNeo4j, free_port
+from graphrec.store.driver import connect
+from graphrec.store.schema import apply_schema
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("GRAPHREC_SHARED_DATA", REPO.parent / "shared" / "data"))
+TEST_PASSWORD = "graphrec-test-password"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real public data sets beside the repository (read-only)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the shared data sets are missing at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings pointing at a fresh, real Neo4j for this test session."""
+    external = os.environ.get("GRAPHREC_TEST_NEO4J_URI")
+    if external:
+        yield Settings(neo4j_uri=external, home=tmp_path_factory.mktemp("home"))
+        return
+    home = tmp_path_factory.mktemp("graphrec-home")
+    settings = Settings(home=home, bolt_port=free_port(), neo4j_password=TEST_PASSWORD, neo4j_uri=None)
+    server = LocalNeo4j(settings)
+    server.start()
+    try:
+        yield settings
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def driver(neo4j_settings: Settings) -> Iterator[Driver]:
+    drv = connect(neo4j_settings)
+    apply_schema(drv)
+    try:
+        yield drv
+    finally:
+        drv.close()
+
+
+def wipe(driver: Driver) -> None:
+    """Delete every node and relationship (schema stays), in batches so large graphs fit in memory."""
+    with driver.session() as session:
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+
+
+@pytest.fixture
+def empty_db(driver: Driver) -> Driver:
+    """The session's driver over an empty database."""
+    wipe(driver)
+    return driver
