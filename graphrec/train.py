@@ -157,7 +157,7 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += float(loss)
+                total += float(loss.detach())
             train_time += time.perf_counter() - t0
             epochs_run = epoch
             record = {"epoch": epoch, "loss": total / steps_per_epoch, "train_s": train_time}

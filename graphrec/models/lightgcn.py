@@ -14,9 +14,11 @@ from graphrec.models.propagation import propagate
 
 
 class LightGCN(nn.Module):
-    def __init__(self, num_users: int, num_items: int, dim: int = 64, num_layers: int = 3,
-                 init_std: float = 0.1) -> None:
+    def __init__(self, adj: Tensor, num_users: int, num_items: int, dim: int = 64,
+                 num_layers: int = 3, init_std: float = 0.1) -> None:
         super().__init__()
+        # Not a parameter or buffer: the CSR graph is data, rebuilt from the snapshot when loading.
+        self.adj = adj
         self.num_users = num_users
         self.num_items = num_items
         self.num_layers = num_layers
@@ -27,15 +29,15 @@ class LightGCN(nn.Module):
         """Layer-0 embeddings of a batch (the ones L2 regularisation applies to)."""
         return self.embedding.weight[users], self.embedding.weight[items + self.num_users]
 
-    def layer(self, adj: Tensor, x: Tensor, k: int) -> Tensor:
-        return propagate(adj, x)
+    def layer(self, x: Tensor, k: int) -> Tensor:
+        return propagate(self.adj, x)
 
-    def forward(self, adj: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self) -> tuple[Tensor, Tensor]:
         """Final (user, item) embeddings: the mean over layers 0..L."""
         x = self.embedding.weight
         out = x
         for k in range(self.num_layers):
-            x = self.layer(adj, x, k)
+            x = self.layer(x, k)
             out = out + x
         out = out / (self.num_layers + 1)
         return out[: self.num_users], out[self.num_users :]

@@ -20,17 +20,17 @@ from graphrec.models.propagation import propagate
 
 
 class SocialLightGCN(LightGCN):
-    def __init__(self, num_users: int, num_items: int, social_adj: Tensor, dim: int = 64,
-                 num_layers: int = 3, social_weight: float = 0.5, init_std: float = 0.1) -> None:
-        super().__init__(num_users, num_items, dim, num_layers, init_std)
-        # Not a parameter or buffer: a CSR matrix is data, rebuilt from the graph when loading.
-        self.social_adj = social_adj
+    def __init__(self, adj: Tensor, social_adj: Tensor, num_users: int, num_items: int,
+                 dim: int = 64, num_layers: int = 3, social_weight: float = 0.5,
+                 init_std: float = 0.1) -> None:
+        super().__init__(adj, num_users, num_items, dim, num_layers, init_std)
+        self.social_adj = social_adj  # normalised user-user friend/follows graph, CSR
         # softplus^-1(social_weight), so the weight starts at social_weight and stays positive.
         raw = math.log(math.expm1(social_weight)) if social_weight > 0 else -10.0
         self.social_logit = nn.Parameter(torch.full((num_layers,), raw))
 
-    def layer(self, adj: Tensor, x: Tensor, k: int) -> Tensor:
-        out = propagate(adj, x)
+    def layer(self, x: Tensor, k: int) -> Tensor:
+        out = propagate(self.adj, x)
         users = x[: self.num_users]
         social = propagate(self.social_adj, users) * F.softplus(self.social_logit[k])
         return torch.cat([out[: self.num_users] + social, out[self.num_users :]])

@@ -1,0 +1,41 @@
+"""Recommendation models: tensors in, embeddings out. Nothing here knows about Neo4j or files.
+
+Every model's forward returns final (user, item) embeddings scored by dot product, so the
+artifact and the API never need to know which model produced them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from graphrec.models.lightgcn import LightGCN
+from graphrec.models.propagation import bipartite_adjacency, propagate, symmetric_csr
+from graphrec.models.social import SocialLightGCN
+
+if TYPE_CHECKING:
+    from graphrec.interactions import Interactions
+    from graphrec.train import TrainConfig
+
+MODELS = ("lightgcn", "social", "sage")
+
+__all__ = ["LightGCN", "SocialLightGCN", "MODELS", "build_model", "bipartite_adjacency",
+           "propagate", "symmetric_csr"]
+
+
+def build_model(name: str, data: "Interactions", config: "TrainConfig") -> nn.Module:
+    """The model ``name`` over the *training* graph of ``data`` (valid/test pairs never enter)."""
+    adj = bipartite_adjacency(data.train[0], data.train[1], data.num_users, data.num_items)
+    if name == "lightgcn":
+        return LightGCN(adj, data.num_users, data.num_items, config.dim, config.layers,
+                        config.init_std)
+    if name == "social":
+        social = symmetric_csr(data.social[0], data.social[1], data.num_users)
+        return SocialLightGCN(adj, social, data.num_users, data.num_items, config.dim,
+                              config.layers, config.social_weight, config.init_std)
+    if name == "sage":
+        from graphrec.models.sage import HeteroSAGE
+
+        return HeteroSAGE.from_interactions(data, config)
+    raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
