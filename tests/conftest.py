@@ -70,3 +70,14 @@ def empty_db(driver: Driver) -> Driver:
     """The session's driver over an empty database."""
     wipe(driver)
     return driver
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With GRAPHREC_FORBID_SKIPS=1 (make test, CI) a skipped test fails the run: it proved nothing."""
+    if os.environ.get("GRAPHREC_FORBID_SKIPS") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped and session.exitstatus == 0:
+        reporter.write_line(f"GRAPHREC_FORBID_SKIPS=1: {skipped} test(s) skipped; failing the run", red=True)
+        session.exitstatus = 1

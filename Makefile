@@ -1,0 +1,37 @@
+# GraphRec: the two commands of the README, and their parts.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data
+WORK ?= .graphrec/work
+
+.PHONY: install test demo neo4j-start neo4j-stop clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -e ".[dev]"
+	touch $@
+
+# The test suite: starts its own real Neo4j servers; a skipped test fails the run.
+test: install
+	GRAPHREC_FORBID_SKIPS=1 $(BIN)/pytest -q
+
+neo4j-start: install
+	$(BIN)/graphrec neo4j start
+
+neo4j-stop:
+	$(BIN)/graphrec neo4j stop
+
+# End to end on the embedded default: local Neo4j, Last.fm converted and loaded, counts, a sample query.
+demo: install neo4j-start
+	$(BIN)/graphrec dataset lastfm --raw $(DATA)/lastfm-hetrec2011 --split $(DATA)/lastfm-sociallgn-split --out $(WORK)/lastfm
+	$(BIN)/graphrec load $(WORK)/lastfm
+	$(BIN)/graphrec query --format table \
+	  "MATCH (u:User)-[:FRIEND]-(f:User)-[:BOUGHT]->(p:Product) WHERE NOT (u)-[:BOUGHT]->(p) \
+	   WITH p, count(DISTINCT u) AS users RETURN p.name AS product, users ORDER BY users DESC, product LIMIT 10"
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,5 @@
+"""``python -m graphrec`` runs the command line."""
+
+from graphrec.cli import main
+
+main()
