@@ -1,0 +1,1 @@
+"""GraphRec's HTTP service (FastAPI): recommendations, cold start, promotions, analyst queries."""

@@ -1,0 +1,56 @@
+"""The FastAPI application: ``create_app(settings, artifact_path)``; ``graphrec serve`` runs it.
+
+The artifact is loaded and the graph index read once, here; the app never trains. Neo4j may be
+down at startup: the app still starts and serves model-only recommendations (see
+:class:`graphrec.serving.service.Service`).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import coldstart, graph, health, promos, recommendations
+from graphrec import __version__
+from graphrec.config import Settings
+from graphrec.serving.analyst import ANALYST_DIR, load_queries
+from graphrec.serving.service import Service
+
+log = logging.getLogger("graphrec.api")
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+def create_app(settings: Settings, artifact_path: str | Path, *, service: Service | None = None,
+               analyst_dir: Path = ANALYST_DIR, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The app over the artifact at ``artifact_path`` (or an already opened ``service``)."""
+    service = service or Service.open(settings, artifact_path)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()
+
+    app = FastAPI(
+        title="GraphRec",
+        version=__version__,
+        description="Recommendations with explanatory graph paths, live cold start, friends-bought "
+                    "promotions and read-only analyst queries over the GraphRec Neo4j graph.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.queries = load_queries(analyst_dir)
+    errors.install(app)
+    app.add_middleware(errors.BodyLimit, max_bytes=max_body_bytes)
+    for module in (health, recommendations, promos, coldstart, graph):
+        app.include_router(module.router)
+    log.info("serving model %s (%s) from %s; analyst API %s", service.artifact.model,
+             service.artifact.snapshot_id, artifact_path,
+             "enabled" if settings.api_key is not None else "disabled (no GRAPHREC_API_KEY)")
+    return app

@@ -1,0 +1,235 @@
+"""Why a product is recommended: short sentences backed by real paths in the graph.
+
+A path alternates nodes ``{"label", "id"}`` and relationships ``{"type", "direction"}``, where
+``direction`` is ``"out"`` when the stored relationship points from the node before it to the node
+after it and ``"in"`` otherwise. Paths are built from the :class:`GraphIndex` (a copy of Neo4j that
+only ever holds committed edges), so every hop exists in the database, and a request costs no
+round trip.
+
+Kinds, most informative first; an item gets up to three, the first ones that exist:
+
+* ``friend_bought``   you -FRIEND- friend -BOUGHT-> product  (or you -FOLLOWS-> them)
+* ``same_category``   you -BOUGHT-> q -IN_CATEGORY-> category <-IN_CATEGORY- product
+* ``co_purchase``     you -BOUGHT-> q <-BOUGHT- shopper -BOUGHT-> product  (q: your purchase most
+                      similar to the product; "people who bought q also bought this")
+* ``similar_user``    same shape, through the buyer of the product whose taste (model vector) is
+                      closest to yours
+* ``friend_of_friend`` you -FRIEND- friend -FRIEND- their friend -BOUGHT-> product (cold users)
+* ``category``        product -IN_CATEGORY-> category (a category you chose, else its most specific)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from graphrec import schema
+from graphrec.serving.graph_index import GraphIndex
+from graphrec.serving.recommender import Recommender
+
+MAX_EXPLANATIONS = 3
+# Purchases of the user tried, most similar first, when looking for a co-purchase.
+CO_PURCHASE_TRIES = 10
+# Buyers of a product tried, most similar taste first, when looking for a similar user.
+SIMILAR_USER_TRIES = 25
+
+
+@dataclass(frozen=True)
+class Explanation:
+    kind: str
+    text: str
+    path: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, "path": self.path}
+
+
+def _node(node: schema.NodeType, node_id: str) -> dict[str, Any]:
+    return {"label": node.label, "id": node_id}
+
+
+def _rel(rel: schema.RelType, direction: str = "out") -> dict[str, Any]:
+    return {"type": rel.type, "direction": direction}
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    return rows / np.where(norms == 0, 1, norms)
+
+
+def _others(n: int, noun: str) -> str:
+    return "" if n <= 0 else f" (and {n} other {noun}{'s' if n > 1 else ''})"
+
+
+class Explainer:
+    """Builds explanations for one user's list; all reads come from the index and the model."""
+
+    def __init__(self, index: GraphIndex, recommender: Recommender) -> None:
+        self.index = index
+        self.rec = recommender
+
+    def _social_hop(self, user_id: str, other: str) -> dict[str, Any]:
+        if other in self.index.friends.get(user_id, ()):
+            return _rel(schema.FRIEND, self.index.friend_direction(user_id, other))
+        return _rel(schema.FOLLOWS, "out")
+
+    def _pick_user(self, candidates: set[str] | Sequence[str]) -> str:
+        """Named users first (a name reads better), then by id: deterministic."""
+        return min(candidates, key=lambda u: (not self.index.user_names.get(u), u))
+
+    def explain(self, user_id: str, user_vector: np.ndarray | None,
+                product_ids: Sequence[str]) -> list[list[Explanation]]:
+        """Up to three explanations per product, in the order of ``product_ids``."""
+        idx = self.index
+        bought = sorted(idx.bought.get(user_id, {}))
+        social = idx.social(user_id)
+        # Similarity of each of the user's purchases to each recommended product (one matmul).
+        known = [(q, self.rec.product_rows[q]) for q in bought if q in self.rec.product_rows]
+        known_ids = [q for q, _ in known]
+        item_rows = [self.rec.product_rows.get(p) for p in product_ids]
+        sims = np.zeros((len(known), len(product_ids)), dtype=np.float32)
+        if known and any(r is not None for r in item_rows):
+            emb = self.rec.product_emb
+            q_emb = _unit(emb[[r for _, r in known]])
+            p_emb = _unit(np.stack([emb[r] if r is not None else np.zeros(emb.shape[1], np.float32)
+                                    for r in item_rows]))
+            sims = q_emb @ p_emb.T
+        by_category: dict[str, list[str]] = {}
+        for q in bought:
+            for c in idx.product_categories.get(q, ()):
+                by_category.setdefault(c, []).append(q)
+        sim_of = {q: i for i, q in enumerate(known_ids)}
+
+        out: list[list[Explanation]] = []
+        for j, pid in enumerate(product_ids):
+            col = sims[:, j]
+
+            def similarity(q: str) -> float:
+                i = sim_of.get(q)
+                return float(col[i]) if i is not None else -2.0
+
+            ranked_q = sorted(bought, key=lambda q: (-similarity(q), q))
+            found: list[Explanation] = []
+            used_q: set[str] = set()
+            for make in (self._friend_bought, self._same_category, self._co_purchase,
+                         self._similar_user, self._friend_of_friend, self._category):
+                if len(found) == MAX_EXPLANATIONS:
+                    break
+                if make in (self._friend_of_friend, self._category) and found:
+                    continue  # fallbacks, only for items nothing better explains
+                exp = make(user_id, pid, social=social, ranked_q=ranked_q, by_category=by_category,
+                           used_q=used_q, user_vector=user_vector, found=found)
+                if exp is not None:
+                    found.append(exp)
+            out.append(found)
+        return out
+
+    # -- one builder per kind; each returns None when the graph has no such path ---------------
+    def _friend_bought(self, user_id: str, pid: str, *, social: set[str], **_: Any) -> Explanation | None:
+        idx = self.index
+        who = social & idx.buyers.get(pid, set())
+        if not who:
+            return None
+        friend = self._pick_user(who)
+        hop = self._social_hop(user_id, friend)
+        verb = "Your friend" if hop["type"] == schema.FRIEND.type else "Someone you follow,"
+        text = (f"{verb} {idx.user_label(friend)} bought {idx.product_label(pid)}"
+                f"{_others(len(who) - 1, 'friend')}")
+        path = [_node(schema.USER, user_id), hop, _node(schema.USER, friend), _rel(schema.BOUGHT),
+                _node(schema.PRODUCT, pid)]
+        return Explanation("friend_bought", text, path)
+
+    def _same_category(self, user_id: str, pid: str, *, ranked_q: list[str],
+                       by_category: dict[str, list[str]], used_q: set[str], **_: Any) -> Explanation | None:
+        idx = self.index
+        shared = [c for c in idx.product_categories.get(pid, ()) if c in by_category]
+        if not shared:
+            return None
+        in_shared = {q for c in shared for q in by_category[c]}
+        q = next(q for q in ranked_q if q in in_shared)
+        q_cats = set(idx.product_categories.get(q, ()))
+        # The most specific shared category (fewest products) says the most.
+        cat = min((c for c in shared if c in q_cats),
+                  key=lambda c: (len(idx.category_products.get(c, ())), c))
+        used_q.add(q)
+        text = (f"{idx.product_label(pid)} is in {idx.category_label(cat)}, "
+                f"like {idx.product_label(q)}, which you bought")
+        path = [_node(schema.USER, user_id), _rel(schema.BOUGHT), _node(schema.PRODUCT, q),
+                _rel(schema.IN_CATEGORY), _node(schema.CATEGORY, cat), _rel(schema.IN_CATEGORY, "in"),
+                _node(schema.PRODUCT, pid)]
+        return Explanation("same_category", text, path)
+
+    def _co_purchase(self, user_id: str, pid: str, *, ranked_q: list[str], used_q: set[str],
+                     found: list[Explanation], **_: Any) -> Explanation | None:
+        idx = self.index
+        p_buyers = idx.buyers.get(pid, set())
+        named = {step["id"] for e in found for step in e.path[1:-1] if step.get("label") == schema.USER.label}
+        for q in [q for q in ranked_q if q not in used_q][:CO_PURCHASE_TRIES]:
+            both = (idx.buyers.get(q, set()) & p_buyers) - {user_id}
+            if not both:
+                continue
+            shopper = self._pick_user(both - named or both)
+            used_q.add(q)
+            text = (f"People who bought {idx.product_label(q)} also bought {idx.product_label(pid)}"
+                    f" ({len(both)} shopper{'s' if len(both) > 1 else ''} bought both)")
+            path = [_node(schema.USER, user_id), _rel(schema.BOUGHT), _node(schema.PRODUCT, q),
+                    _rel(schema.BOUGHT, "in"), _node(schema.USER, shopper), _rel(schema.BOUGHT),
+                    _node(schema.PRODUCT, pid)]
+            return Explanation("co_purchase", text, path)
+        return None
+
+    def _similar_user(self, user_id: str, pid: str, *, user_vector: np.ndarray | None,
+                      ranked_q: list[str], found: list[Explanation], **_: Any) -> Explanation | None:
+        idx = self.index
+        if user_vector is None or not ranked_q:
+            return None
+        named = {step["id"] for e in found for step in e.path if step.get("label") == schema.USER.label}
+        art = self.rec.artifact
+        buyers = sorted(b for b in idx.buyers.get(pid, ()) if b not in named and b in art.user_index)
+        if not buyers:
+            return None
+        sims = art.user_emb[[art.user_index[b] for b in buyers]] @ user_vector
+        mine = idx.bought.get(user_id, {})
+        for i in np.argsort(-sims, kind="stable")[:SIMILAR_USER_TRIES]:
+            other = buyers[int(i)]
+            theirs = idx.bought.get(other, {})
+            q = next((q for q in ranked_q if q in theirs and q != pid), None)
+            if q is None or q not in mine:
+                continue
+            text = (f"{idx.user_label(other)}, whose taste is close to yours (you both bought "
+                    f"{idx.product_label(q)}), bought {idx.product_label(pid)}")
+            path = [_node(schema.USER, user_id), _rel(schema.BOUGHT), _node(schema.PRODUCT, q),
+                    _rel(schema.BOUGHT, "in"), _node(schema.USER, other), _rel(schema.BOUGHT),
+                    _node(schema.PRODUCT, pid)]
+            return Explanation("similar_user", text, path)
+        return None
+
+    def _friend_of_friend(self, user_id: str, pid: str, *, social: set[str], **_: Any) -> Explanation | None:
+        idx = self.index
+        p_buyers = idx.buyers.get(pid, set())
+        for friend in sorted(social):
+            theirs = (idx.friends.get(friend, set()) & p_buyers) - {user_id} - social
+            if theirs:
+                other = self._pick_user(theirs)
+                text = (f"{idx.user_label(other)}, a friend of your friend {idx.user_label(friend)}, "
+                        f"bought {idx.product_label(pid)}")
+                path = [_node(schema.USER, user_id), self._social_hop(user_id, friend),
+                        _node(schema.USER, friend),
+                        _rel(schema.FRIEND, idx.friend_direction(friend, other)),
+                        _node(schema.USER, other), _rel(schema.BOUGHT), _node(schema.PRODUCT, pid)]
+                return Explanation("friend_of_friend", text, path)
+        return None
+
+    def _category(self, user_id: str, pid: str, **_: Any) -> Explanation | None:
+        idx = self.index
+        cats = idx.product_categories.get(pid, ())
+        if not cats:
+            return None
+        chosen = [c for c in cats if c in idx.interests.get(user_id, ())]
+        cat = min(chosen or cats, key=lambda c: (len(idx.category_products.get(c, ())), c))
+        why = ", a category you chose" if chosen else ""
+        text = f"{idx.product_label(pid)} is in {idx.category_label(cat)}{why}"
+        path = [_node(schema.PRODUCT, pid), _rel(schema.IN_CATEGORY), _node(schema.CATEGORY, cat)]
+        return Explanation("category", text, path)
