@@ -38,6 +38,8 @@ def open_driver(settings: Settings) -> Driver | None:
         connection_timeout=CONNECTION_TIMEOUT_S,
         connection_acquisition_timeout=CONNECTION_TIMEOUT_S * 2,
         max_transaction_retry_time=RETRY_TIME_S,
+        # Warnings such as "relationship type VIEWED does not exist" on a shop without views are noise.
+        notifications_min_severity="OFF",
     )
 
 

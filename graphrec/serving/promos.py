@@ -9,8 +9,6 @@ FRIEND/FOLLOWS and BOUGHT edges.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator
-
 import numpy as np
 
 from graphrec.serving.graph_index import GraphIndex
@@ -77,13 +75,3 @@ def friends_bought(index: GraphIndex, recommender: Recommender, user_id: str, k:
         ))
     return out
 
-
-def all_users(index: GraphIndex, recommender: Recommender, k: int, since: float | None = None,
-              vector_of: Callable[[str], np.ndarray | None] | None = None,
-              ) -> Iterator[tuple[str, int, Promo]]:
-    """(user id, rank, promo) for every user in the graph, in id order: campaign exports."""
-    vector_of = vector_of or recommender.user_vector
-    for user_id in sorted(index.user_names):
-        promos = friends_bought(index, recommender, user_id, k, since, vector_of(user_id))
-        for rank, promo in enumerate(promos, 1):
-            yield user_id, rank, promo

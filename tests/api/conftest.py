@@ -188,3 +188,12 @@ def live(shop_db: Driver, shop_artifact: Path, neo4j_settings: Settings) -> Iter
 def walk():
     """``walk(driver, path) -> bool``: does every hop of an explanation path exist in Neo4j?"""
     return path_exists
+
+
+@pytest.fixture
+def kit():
+    """Helpers for tests that start their own server: ``kit.LiveServer``, ``kit.settings_for``,
+    ``kit.API_KEY`` (conftest modules are not importable by name in a multi-directory suite)."""
+    import types
+
+    return types.SimpleNamespace(API_KEY=API_KEY, LiveServer=LiveServer, settings_for=settings_for)

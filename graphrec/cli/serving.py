@@ -1,0 +1,123 @@
+"""``graphrec serve``, ``graphrec publish``, ``graphrec promos friends-bought``: the serving stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from graphrec.cli.app import app, fail, print_json, settings_of
+
+promos_app = typer.Typer(help="Promotion lists for campaigns.", no_args_is_help=True)
+app.add_typer(promos_app, name="promos")
+
+ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model artifact directory (from `graphrec train`).",
+                                        exists=True, file_okay=False)]
+
+
+def _open_service(ctx: typer.Context, model: Path):
+    from graphrec.artifact import ArtifactError
+    from graphrec.serving.db import GraphUnavailable
+    from graphrec.serving.service import Service
+
+    try:
+        service = Service.open(settings_of(ctx), model, load_graph=False)
+    except ArtifactError as err:
+        fail(str(err))
+    try:
+        service.load_index()
+    except GraphUnavailable as err:
+        service.close()
+        fail(f"{err} (start it with 'graphrec neo4j start', or set NEO4J_URI)")
+    return service
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    model: ModelOpt,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve recommendations, cold start, promotions and analyst queries over HTTP (OpenAPI at /docs)."""
+    import logging
+
+    import uvicorn
+
+    from api.main import create_app
+    from graphrec.artifact import ArtifactError
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        application = create_app(settings_of(ctx), model)
+    except ArtifactError as err:
+        fail(str(err))
+    typer.echo(f"GraphRec API on http://{host}:{port} (docs at /docs)", err=True)
+    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+
+
+@app.command()
+def publish(
+    ctx: typer.Context,
+    model: ModelOpt,
+    k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Recommendations per user.")] = 20,
+) -> None:
+    """Write every user's top-k as (:User)-[:RECOMMENDED {score, rank, model, at}]->(:Product), replacing the previous run."""
+    from tqdm import tqdm
+
+    from graphrec.serving.publish import publish as run_publish
+
+    service = _open_service(ctx, model)
+    try:
+        with tqdm(total=len(service.index.user_names), unit="user", desc="publish",
+                  disable=None) as bar:
+            report = run_publish(service, k, progress=bar.update)
+    finally:
+        service.close()
+    print_json(report.__dict__)
+
+
+@promos_app.command("friends-bought")
+def friends_bought_cmd(
+    ctx: typer.Context,
+    model: ModelOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv or .parquet.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Products per user.")] = 10,
+) -> None:
+    """For every user, the products their friends bought and they did not (a campaign list)."""
+    from datetime import datetime, timezone
+
+    import pandas as pd
+    from tqdm import tqdm
+
+    from graphrec.serving.promos import friends_bought
+
+    if out.suffix not in (".csv", ".parquet"):
+        fail(f"--out must end in .csv or .parquet, not {out.suffix or 'nothing'}")
+    service = _open_service(ctx, model)
+    rows = []
+    try:
+        index = service.index
+        for user_id in tqdm(sorted(index.user_names), unit="user", desc="friends-bought", disable=None):
+            vec, _ = service.user_vector(user_id)
+            for rank, promo in enumerate(friends_bought(index, service.recommender, user_id, k, None, vec), 1):
+                rows.append({
+                    "user_id": user_id, "rank": rank, "product_id": promo.product_id, "name": promo.name,
+                    "friend_count": promo.friend_count,
+                    "friends": ";".join(f for f, _ in promo.friends),
+                    "last_bought": (datetime.fromtimestamp(promo.last_bought, timezone.utc).isoformat()
+                                    if promo.last_bought is not None else None),
+                    "score": promo.score, "text": promo.text,
+                })
+    finally:
+        service.close()
+    frame = pd.DataFrame(rows, columns=["user_id", "rank", "product_id", "name", "friend_count", "friends",
+                                        "last_bought", "score", "text"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+    print_json({"out": str(out), "rows": len(frame), "users": int(frame["user_id"].nunique()) if len(frame) else 0})

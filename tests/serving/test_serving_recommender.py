@@ -1,0 +1,62 @@
+"""The recommender over an artifact: scores, filters, exclusions, deterministic ties, live products."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graphrec.artifact import Artifact, save_artifact
+from graphrec.serving.recommender import Filters, Recommender
+
+
+@pytest.fixture
+def artifact(tmp_path) -> Artifact:
+    # Products b, a, c share one embedding: equal scores, so only the id can order them.
+    product_emb = np.array([[1, 0], [1, 0], [1, 0], [0, 1], [0.5, 0.5]], dtype=np.float32)
+    save_artifact(tmp_path, model="unit", snapshot_id="s", config={}, metrics={},
+                  user_ids=["u1", "u2"], product_ids=["b", "a", "c", "d", "e"], category_ids=["x", "y"],
+                  user_emb=np.array([[1, 0], [0, 1]], dtype=np.float32), product_emb=product_emb,
+                  category_emb=np.array([[1, 0], [0, 1]], dtype=np.float32),
+                  product_categories=[[0], [0], [0], [1], [0, 1]], popularity=np.array([3, 3, 1, 9, 0]))
+    return Artifact.load(tmp_path)
+
+
+def test_ties_are_broken_by_product_id(artifact):
+    rec = Recommender(artifact)
+    top = rec.recommend(artifact.user_emb[0], 4)
+    assert [s.product_id for s in top] == ["a", "b", "c", "e"]
+    # Cut inside the tie: still the smallest ids.
+    assert [s.product_id for s in rec.recommend(artifact.user_emb[0], 2)] == ["a", "b"]
+    assert [s.product_id for s in rec.popular(3)] == ["d", "a", "b"]
+
+
+def test_filters_and_exclusions(artifact):
+    rec = Recommender(artifact)
+    vec = artifact.user_emb[0]
+    assert [s.product_id for s in rec.recommend(vec, 5, Filters(category="y"))] == ["e", "d"]
+    assert [s.product_id for s in rec.recommend(vec, 2, exclude={"a"})] == ["b", "c"]
+    assert [s.product_id for s in rec.recommend(vec, 2, Filters(exclude=frozenset({"a", "b"})))] == ["c", "e"]
+    assert rec.recommend(vec, 3, Filters(category="nope")) == []
+    rec.set_product_attributes("c", 10.0, [])
+    rec.set_product_attributes("d", 30.0, [])
+    assert [s.product_id for s in rec.recommend(vec, 5, Filters(min_price=5, max_price=20))] == ["c"]
+
+
+def test_live_product_is_scored_from_its_category(artifact):
+    rec = Recommender(artifact)
+    rec.add_product("new", ["y"], 12.0)
+    top = rec.recommend(artifact.user_emb[1], 5, Filters(category="y"))
+    assert "new" in [s.product_id for s in top]
+    assert rec.scores(artifact.user_emb[1])[rec.product_rows["new"]] > 0
+    many = [(f"n{i}", ["x"], None, []) for i in range(40)]  # growth past the preallocated rows
+    rec.add_products(many)
+    assert len(rec.product_ids) == 46 and rec.product_emb.shape == (46, 2)
+
+
+def test_cold_user_fold_in_and_live_shift(artifact):
+    rec = Recommender(artifact)
+    vec = rec.fold_in("cold", friends=["u2"], products=["d"], categories=[])
+    assert rec.knows_user("cold") and rec.recommend(vec, 1)[0].product_id == "d"
+    before = rec.user_vector("u1").copy()
+    shifted = rec.shift("u1", friends=["u2"], products=[])
+    assert not np.allclose(before, shifted) and shifted[1] > before[1]
