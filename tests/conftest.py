@@ -8,6 +8,7 @@ skips): a skipped integration test proves nothing. Set ``GRAPHREC_TEST_NEO4J_URI
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -32,14 +33,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(scope="session")
-def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings pointing at a fresh, real Neo4j for this test session."""
-    external = os.environ.get("GRAPHREC_TEST_NEO4J_URI")
+@contextmanager
+def _session_server(tmp_path_factory: pytest.TempPathFactory, name: str, external_env: str) -> Iterator[Settings]:
+    """A real Neo4j for this test session: the server of ``$external_env`` if set, else a local
+    one started in a temporary home on a free port and stopped afterwards."""
+    external = os.environ.get(external_env)
     if external:
-        yield Settings(neo4j_uri=external, home=tmp_path_factory.mktemp("home"))
+        yield Settings(neo4j_uri=external, home=tmp_path_factory.mktemp(f"{name}-home"))
         return
-    home = tmp_path_factory.mktemp("graphrec-home")
+    home = tmp_path_factory.mktemp(f"{name}-home")
     settings = Settings(home=home, bolt_port=free_port(), neo4j_password=TEST_PASSWORD, neo4j_uri=None)
     server = LocalNeo4j(settings)
     server.start()
@@ -47,6 +49,13 @@ def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         yield settings
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings pointing at a fresh, real Neo4j for this test session."""
+    with _session_server(tmp_path_factory, "graphrec", "GRAPHREC_TEST_NEO4J_URI") as settings:
+        yield settings
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +90,37 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped and session.exitstatus == 0:
         reporter.write_line(f"GRAPHREC_FORBID_SKIPS=1: {skipped} test(s) skipped; failing the run", red=True)
         session.exitstatus = 1
+
+
+# -- Last.fm, converted and loaded once per session -----------------------------------------------
+
+@pytest.fixture(scope="session")
+def lastfm_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real HetRec Last.fm data in the canonical layout, with the SocialLGN train/test split."""
+    from graphrec.datasets.lastfm import convert_lastfm
+
+    out = tmp_path_factory.mktemp("lastfm")
+    convert_lastfm(shared_data / "lastfm-hetrec2011", out, shared_data / "lastfm-sociallgn-split")
+    return out
+
+
+@pytest.fixture(scope="session")
+def lastfm_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A second real Neo4j for the session, holding the Last.fm graph (see ``lastfm_driver``);
+    ``empty_db`` never wipes it. ``GRAPHREC_TEST_LASTFM_NEO4J_URI`` points it at an existing server."""
+    with _session_server(tmp_path_factory, "lastfm", "GRAPHREC_TEST_LASTFM_NEO4J_URI") as settings:
+        yield settings
+
+
+@pytest.fixture(scope="session")
+def lastfm_driver(lastfm_settings: Settings, lastfm_dir: Path) -> Iterator[Driver]:
+    """A driver to the Last.fm server, with the Last.fm graph loaded once. Treat it as read-only."""
+    from graphrec.store.loader import load_directory
+
+    drv = connect(lastfm_settings)
+    try:
+        wipe(drv)
+        load_directory(drv, lastfm_dir, progress=False)
+        yield drv
+    finally:
+        drv.close()
