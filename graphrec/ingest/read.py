@@ -102,7 +102,7 @@ def _read_csv(path: Path, spec: FileSpec) -> Table:
     try:
         frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
     except pd.errors.ParserError as err:
-        raise InputFileError(f"{path.name}: malformed CSV: {_parser_message(err)}") from None
+        raise InputFileError(f"{path.name}:{_parser_message(err)}") from None
     except pd.errors.EmptyDataError:
         raise InputFileError(f"{path.name}:1: empty file (a header line is required)") from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -114,8 +114,11 @@ def _read_csv(path: Path, spec: FileSpec) -> Table:
 
 
 def _parser_message(err: Exception) -> str:
-    message = str(err).strip().splitlines()[-1]
-    return message.replace("Error tokenizing data. C error: ", "")
+    message = str(err).strip().splitlines()[-1].replace("Error tokenizing data. C error: ", "")
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if found:  # pandas counts lines from 1 with the header, as we do
+        return f"{found[2]}: expected {found[1]} fields, saw {found[3]}"
+    return message
 
 
 def _line_numbers(raw: bytes, text: str | None, rows: int) -> np.ndarray:

@@ -85,7 +85,7 @@ class Graph:
 class ValidationReport:
     directory: Path
     fatal: list[str] = field(default_factory=list)
-    problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_PROBLEM_COLUMNS))
+    problems: pd.DataFrame = field(default_factory=lambda: _no_problems())
     files: dict[str, FileCount] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, Table] = field(default_factory=dict)
@@ -94,7 +94,7 @@ class ValidationReport:
     @property
     def errors(self) -> pd.DataFrame:
         """Root causes; rows rejected only because something they depend on was rejected are not."""
-        return self.problems[~self.problems["cascade"]]
+        return self.problems[~self.problems["cascade"].to_numpy(dtype=bool)]
 
     @property
     def ok(self) -> bool:
@@ -134,6 +134,10 @@ class ValidationReport:
 _PROBLEM_COLUMNS = ["spec", "file", "row", "line", "column", "reason", "cascade"]
 
 
+def _no_problems() -> pd.DataFrame:
+    return pd.DataFrame(columns=_PROBLEM_COLUMNS).astype({"row": np.int64, "line": np.int64, "cascade": bool})
+
+
 class _Problems:
     """Problems found so far, and which rows of each table they reject."""
 
@@ -168,7 +172,7 @@ class _Problems:
 
     def frame(self) -> pd.DataFrame:
         if not self.parts:
-            return pd.DataFrame(columns=_PROBLEM_COLUMNS).astype({"cascade": bool})
+            return _no_problems()
         order = {spec.name: i for i, spec in enumerate(layout.FILES)}
         problems = pd.concat(self.parts, ignore_index=True)
         problems["_file"] = problems["spec"].map(order)
@@ -277,8 +281,8 @@ def _conflicts(problems: _Problems, table: Table, column: str, ids: pd.Series,
     mask = np.zeros(len(table), dtype=bool)
     mask[rows[conflict]] = True
     ref_of_row = dict(zip(rows[conflict], ref[conflict].astype(np.int64)))
-    texts = {int(r): f"{column} {ids.iloc[r]!r} is defined again with different attributes "
-                f"(see {_where(table, int(ref_of_row[r]))})" for r in rows[conflict]}
+    texts = {int(r): f"{column} {ids.iloc[r]!r} has conflicting definitions "
+                     f"(see {_where(table, int(ref_of_row[r]))})" for r in rows[conflict]}
     problems.add(table, mask, column, texts)
 
 

@@ -1,0 +1,141 @@
+"""The loader against the real Neo4j: types, idempotence, refusal without writes, skip-invalid."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pandas as pd
+import pytest
+from neo4j.time import DateTime
+from typer.testing import CliRunner
+
+from graphrec.cli import app as cli
+from graphrec.store.loader import InvalidInput, database_counts, load_directory
+from graphrec.store.query import run_read
+from ingest.shop import BAD_CASES, BASE_NODES, BASE_RELS, write_bad_shop, write_shop
+
+pytestmark = pytest.mark.integration
+
+
+def rows(driver, cypher: str) -> list[list]:
+    return run_read(driver, cypher).rows
+
+
+def test_load_writes_every_type_with_typed_properties(empty_db, tmp_path):
+    result = load_directory(empty_db, write_shop(tmp_path), progress=False)
+    assert result.nodes == BASE_NODES and result.relationships == BASE_RELS and result.rejected == 0
+    assert set(result.summary()) == {"nodes", "relationships", "rejected", "seconds"}
+    with empty_db.session() as s:
+        r = s.run("MATCH (:User {id: 'u1'})-[r:BOUGHT]->(:Product {id: 'p1'}) RETURN r").single()["r"]
+        assert isinstance(r["ts"], DateTime) and r["ts"].utcoffset().total_seconds() == 0
+        assert r["ts"].iso_format().startswith("2024-02-02T09:00:00")
+        assert r["weight"] == 4.0 and isinstance(r["weight"], float) and r["split"] == "train"
+        no_ts = s.run("MATCH (:User {id: 'u3'})-[r:BOUGHT]->() RETURN r").single()["r"]
+        assert "ts" not in no_ts and "split" not in no_ts and no_ts["weight"] == 1.0
+        p1 = s.run("MATCH (p:Product {id: 'p1'}) RETURN p").single()["p"]
+        assert dict(p1) == {"id": "p1", "name": "Dune", "price": 9.99, "brand": "Ace"}
+        assert dict(s.run("MATCH (p:Product {id: 'p4'}) RETURN p").single()["p"]) == {"id": "p4", "name": "Gift card"}
+        u1 = s.run("MATCH (u:User {id: 'u1'}) RETURN u").single()["u"]
+        assert dict(u1) == {"id": "u1", "name": "Ann", "age": 34}
+    assert rows(empty_db, "MATCH (p:Product {id: 'p1'})-[r:IN_CATEGORY]->(c) RETURN c.id, r.primary ORDER BY c.id") \
+        == [["c1", False], ["c2", True]]
+    assert rows(empty_db, "MATCH (a)-[:SUBCATEGORY_OF]->(b) RETURN a.id, b.id") == [["c2", "c1"]]
+    assert rows(empty_db, "MATCH (a)-[:FRIEND]->(b) RETURN a.id, b.id ORDER BY a.id") == [["u1", "u2"], ["u3", "u4"]]
+    assert rows(empty_db, "MATCH (a)-[:FOLLOWS]->(b) RETURN a.id, b.id") == [["u2", "u3"]]
+    assert rows(empty_db, "MATCH (:User {id: 'u2'})-[r:VIEWED]->(:Product {id: 'p1'}) RETURN r.weight") == [[1.0]]
+
+
+def test_loading_twice_changes_nothing(empty_db, tmp_path):
+    shop = write_shop(tmp_path)
+    load_directory(empty_db, shop, progress=False, batch_size=2)  # small batches: many transactions
+    snapshot = "MATCH (a)-[r]->(b) RETURN a.id, type(r), b.id, properties(r) ORDER BY a.id, type(r), b.id"
+    first = (database_counts(empty_db), rows(empty_db, snapshot))
+    load_directory(empty_db, shop, progress=False)
+    assert (database_counts(empty_db), rows(empty_db, snapshot)) == first
+
+
+@pytest.mark.parametrize("case, expected", [(c[1], c[2]) for c in BAD_CASES], ids=[c[0] for c in BAD_CASES])
+def test_bad_input_writes_nothing(empty_db, tmp_path, case, expected):
+    load_directory(empty_db, write_shop(tmp_path / "good"), progress=False)
+    before = database_counts(empty_db)
+    with pytest.raises(InvalidInput) as refused:
+        load_directory(empty_db, write_bad_shop(tmp_path / "bad", case), progress=False)
+    assert str(refused.value).splitlines()[0].startswith(expected)
+    assert database_counts(empty_db) == before
+    assert rows(empty_db, "MATCH (u:User {id: 'u9'}) RETURN count(u)") == [[0]]
+
+
+def test_skip_invalid_loads_the_rest_and_accounts_for_every_row(empty_db, tmp_path):
+    shop = write_shop(tmp_path / "shop", append={
+        "products.csv": "p1,Dune,c2,12.50,Ace\n",  # conflicts with line 2: both p1 rows go, and what uses p1
+        "interactions.csv": "u2,p3,yesterday,,,\nu9,p3,,,,\n",  # bad ts; dangling user
+        "social.csv": "u4,u4,friend\n",  # self-friendship
+        "users.csv": "u5,New,\n",  # fine
+    })
+    rejects = tmp_path / "rejects.csv"
+    result = load_directory(empty_db, shop, skip_invalid=True, rejects=rejects, progress=False)
+    with open(rejects, newline="", encoding="utf-8") as f:
+        rejected = list(csv.DictReader(f))
+    assert result.rejected == len(rejected) == 2 + 3 + 2 + 1 + 1 + 1
+    for name, count in result.files.items():
+        text = (shop / name).read_text(encoding="utf-8")
+        assert count["loaded"] + count["rejected"] == count["rows"] == len(text.splitlines()) - 1, name
+    reasons = {(r["file"], int(r["line"])): r["reason"] for r in rejected}
+    assert reasons[("products.csv", 2)] == "product_id 'p1' has conflicting definitions (see line 6)"
+    assert reasons[("interactions.csv", 4)] == "product_id 'p1' was rejected in products.csv"
+    assert reasons[("interactions.csv", 8)] == "ts 'yesterday' is neither ISO-8601 nor unix seconds"
+    assert reasons[("product_categories.csv", 2)] == "product_id 'p1' was rejected in products.csv"
+    assert json.loads(next(r["record"] for r in rejected if r["line"] == "9" and r["file"] == "interactions.csv")) \
+        == {"user_id": "u9", "product_id": "p3", "ts": "", "weight": "", "kind": "", "split": ""}
+    assert result.nodes == {"User": 5, "Product": 3, "Category": 3}
+    assert result.relationships["BOUGHT"] == 2 and result.relationships["VIEWED"] == 0
+    assert result.relationships["IN_CATEGORY"] == 2 and result.relationships["FRIEND"] == 2
+    assert database_counts(empty_db) == (result.nodes, result.relationships)
+
+
+def test_parquet_input_loads_like_csv(empty_db, tmp_path):
+    csv_shop = write_shop(tmp_path / "csv")
+    load_directory(empty_db, csv_shop, progress=False)
+    snapshot = ("MATCH (a)-[r]->(b) RETURN a.id, type(r), b.id, properties(r), properties(a), properties(b) "
+                "ORDER BY a.id, type(r), b.id")
+    expected = rows(empty_db, snapshot)
+    parquet_shop = tmp_path / "parquet"
+    parquet_shop.mkdir()
+    for path in csv_shop.glob("*.csv"):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if path.stem == "products":
+            frame["price"] = pd.to_numeric(frame["price"])  # typed columns, as Parquet files have them
+        if path.stem == "users":
+            frame["age"] = pd.to_numeric(frame["age"]).astype("Int64")
+        if path.stem == "interactions":
+            frame["weight"] = pd.to_numeric(frame["weight"])
+        frame.to_parquet(parquet_shop / f"{path.stem}.parquet", index=False)
+    empty_db.execute_query("MATCH (n) DETACH DELETE n")
+    result = load_directory(empty_db, parquet_shop, progress=False)
+    assert result.nodes == BASE_NODES and result.relationships == BASE_RELS
+    assert rows(empty_db, snapshot) == expected
+
+
+def cli_env(settings) -> dict[str, str]:
+    from graphrec.store.driver import neo4j_uri
+
+    env = {"NEO4J_URI": neo4j_uri(settings)}
+    if settings.neo4j_password is not None:
+        env["NEO4J_PASSWORD"] = settings.neo4j_password.get_secret_value()
+    return env
+
+
+def test_cli_load_prints_the_summary_and_refuses_bad_input(empty_db, neo4j_settings, tmp_path):
+    runner = CliRunner()
+    good = runner.invoke(cli, ["load", str(write_shop(tmp_path / "good"))], env=cli_env(neo4j_settings))
+    assert good.exit_code == 0, good.output
+    summary = json.loads(good.stdout)
+    assert summary["nodes"] == BASE_NODES and summary["relationships"] == BASE_RELS and summary["rejected"] == 0
+    bad = runner.invoke(cli, ["load", str(write_bad_shop(tmp_path / "bad", BAD_CASES[0][1]))],
+                        env=cli_env(neo4j_settings))
+    assert bad.exit_code == 1 and bad.stdout == ""
+    assert BAD_CASES[0][2] in bad.stderr and "nothing was written" in bad.stderr
+    lonely = runner.invoke(cli, ["load", str(tmp_path / "good"), "--skip-invalid"], env=cli_env(neo4j_settings))
+    assert lonely.exit_code == 2 and "--rejects" in lonely.stderr
+    assert database_counts(empty_db) == (BASE_NODES, BASE_RELS)
