@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import json
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 
 from api.errors import ApiError
 from graphrec.serving.analyst import NamedQuery
@@ -37,3 +38,10 @@ def require_api_key(
 ServiceDep = Annotated[Service, Depends(get_service)]
 QueriesDep = Annotated[dict[str, NamedQuery], Depends(get_queries)]
 ApiKey = Depends(require_api_key)
+
+
+def json_response(content: dict) -> Response:
+    """JSON for the hot paths, serialised once without re-validation against the response model
+    (which still documents it in OpenAPI; tests validate real responses against it)."""
+    return Response(json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False),
+                    media_type="application/json")

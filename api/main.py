@@ -19,6 +19,7 @@ from api.routes import coldstart, graph, health, promos, recommendations
 from graphrec import __version__
 from graphrec.config import Settings
 from graphrec.serving.analyst import ANALYST_DIR, load_queries
+from graphrec.serving.blas import limit_blas_threads
 from graphrec.serving.service import Service
 
 log = logging.getLogger("graphrec.api")
@@ -29,6 +30,7 @@ MAX_BODY_BYTES = 256 * 1024
 def create_app(settings: Settings, artifact_path: str | Path, *, service: Service | None = None,
                analyst_dir: Path = ANALYST_DIR, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The app over the artifact at ``artifact_path`` (or an already opened ``service``)."""
+    limit_blas_threads(1)
     service = service or Service.open(settings, artifact_path)
 
     @asynccontextmanager

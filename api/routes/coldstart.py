@@ -42,8 +42,7 @@ def add_social(service: ServiceDep, body: NewSocial) -> dict:
         from api.errors import ApiError
 
         raise ApiError(422, "other_user_id: a user cannot befriend or follow themselves", "other_user_id")
-    service.add_social(body.user_id, body.other_user_id, body.kind.value)
-    return {"written": 1}
+    return {"written": service.add_social(body.user_id, body.other_user_id, body.kind.value)}
 
 
 @router.post("/products", response_model=Written, status_code=status.HTTP_201_CREATED, responses=ERRORS)

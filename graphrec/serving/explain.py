@@ -75,9 +75,10 @@ class Explainer:
             return _rel(schema.FRIEND, self.index.friend_direction(user_id, other))
         return _rel(schema.FOLLOWS, "out")
 
-    def _pick_user(self, candidates: set[str] | Sequence[str]) -> str:
+    def _pick_user(self, candidates: set[str]) -> str:
         """Named users first (a name reads better), then by id: deterministic."""
-        return min(candidates, key=lambda u: (not self.index.user_names.get(u), u))
+        named = candidates & self.index.named_users
+        return min(named or candidates)
 
     def explain(self, user_id: str, user_vector: np.ndarray | None,
                 product_ids: Sequence[str]) -> list[list[Explanation]]:
@@ -100,17 +101,14 @@ class Explainer:
         for q in bought:
             for c in idx.product_categories.get(q, ()):
                 by_category.setdefault(c, []).append(q)
-        sim_of = {q: i for i, q in enumerate(known_ids)}
+        # Purchases the model has no row for (bought after training) rank last, by id.
+        unscored = [q for q in bought if q not in self.rec.product_rows]
 
         out: list[list[Explanation]] = []
         for j, pid in enumerate(product_ids):
-            col = sims[:, j]
-
-            def similarity(q: str) -> float:
-                i = sim_of.get(q)
-                return float(col[i]) if i is not None else -2.0
-
-            ranked_q = sorted(bought, key=lambda q: (-similarity(q), q))
+            # Most similar first; the stable sort keeps id order among equal similarities.
+            order = np.argsort(-sims[:, j], kind="stable") if known_ids else ()
+            ranked_q = [known_ids[i] for i in order] + unscored
             found: list[Explanation] = []
             used_q: set[str] = set()
             for make in (self._friend_bought, self._same_category, self._co_purchase,

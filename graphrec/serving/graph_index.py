@@ -72,6 +72,7 @@ class GraphIndex:
     """Users, products, categories and the relations serving needs, keyed by graph id."""
 
     user_names: dict[str, str | None] = field(default_factory=dict)
+    named_users: set[str] = field(default_factory=set)  # users with a name: preferred in texts
     product_names: dict[str, str | None] = field(default_factory=dict)
     product_prices: dict[str, float | None] = field(default_factory=dict)
     product_categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -103,6 +104,8 @@ class GraphIndex:
             for rec in session.run(_USERS):
                 uid = rec["id"]
                 index.user_names[uid] = rec["name"]
+                if rec["name"]:
+                    index.named_users.add(uid)
                 for pid, ts in rec["bought"]:
                     index._put_bought(uid, pid, epoch_seconds(ts))
                 index.touched[uid].update(rec["touched"])
@@ -135,6 +138,8 @@ class GraphIndex:
     def add_user(self, uid: str, name: str | None, interests: Iterable[str] = ()) -> None:
         with self.lock:
             self.user_names[uid] = name
+            if name:
+                self.named_users.add(uid)
             if interests:
                 self.interests[uid] = tuple(interests)
 

@@ -9,6 +9,7 @@ Neo4j is down, model-only recommendations keep working and graph operations rais
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -110,6 +111,10 @@ class Service:
                 if uid not in self.artifact.user_index:
                     del self.recommender.user_vectors[uid]
             self.index = index
+            # The index is millions of long-lived objects; a full GC pass over them costs tens of
+            # milliseconds, every few thousand requests. Freezing moves them out of GC's sight.
+            gc.collect()
+            gc.freeze()
             log.info("graph index loaded: %s", index.counts())
             return index
 
@@ -121,17 +126,24 @@ class Service:
             log.warning("Neo4j unreachable; serving model-only recommendations until it is back")
             return False
 
-    def _ensure_index(self) -> bool:
-        """True when the index is loaded; while it is not, retry at most every few seconds."""
+    def reload_due(self) -> bool:
+        """The index is missing and the back-off since the last attempt has passed."""
+        return not self.index.loaded and time.monotonic() - self._last_attempt >= RELOAD_BACKOFF_S
+
+    def _ensure_index(self, reload: bool = True) -> bool:
+        """True when the index is loaded; while it is not, retry at most every few seconds.
+
+        ``reload=False`` never touches the network (for callers on an event loop, which call
+        :meth:`try_load_index` in a worker thread when :meth:`reload_due`)."""
         if self.index.loaded:
             return True
-        if time.monotonic() - self._last_attempt < RELOAD_BACKOFF_S:
+        if not reload or not self.reload_due():
             return False
         return self.try_load_index()
 
-    def graph_index(self) -> GraphIndex:
+    def graph_index(self, reload: bool = True) -> GraphIndex:
         """The loaded index, or GraphUnavailable."""
-        if not self._ensure_index():
+        if not self._ensure_index(reload):
             raise GraphUnavailable("the graph database (Neo4j) is unavailable right now and the "
                                    "service has not loaded the graph yet; try again later")
         return self.index
@@ -169,9 +181,9 @@ class Service:
 
     # -- recommendations ---------------------------------------------------------------------------
     def recommend(self, user_id: str, k: int = 10, filters: Filters = Filters(), explain: bool = True,
-                  fallback: str | None = None) -> Recommendations:
+                  fallback: str | None = None, reload: bool = True) -> Recommendations:
         warnings: list[str] = []
-        graph = self._ensure_index()
+        graph = self._ensure_index(reload)
         with self.index.lock:
             vec, source = self.user_vector(user_id)
             if vec is None:
@@ -205,8 +217,9 @@ class Service:
         with self.index.lock:
             return [self._item(s) for s in self.recommender.popular(k, filters)]
 
-    def friends_bought(self, user_id: str, k: int = 10, since: datetime | None = None) -> list[Promo]:
-        index = self.graph_index()
+    def friends_bought(self, user_id: str, k: int = 10, since: datetime | None = None,
+                       reload: bool = True) -> list[Promo]:
+        index = self.graph_index(reload)
         with index.lock:
             if not index.has_user(user_id):
                 raise UnknownId("user_id", f"user {user_id!r} is not in the graph")
@@ -214,62 +227,86 @@ class Service:
             return friends_bought(index, self.recommender, user_id, k, epoch_seconds(since), vec)
 
     # -- live writes (Neo4j first, then memory) ----------------------------------------------------
-    def _mirror_interactions(self, user_id: str, stored: Sequence[tuple[str, str, Any]]) -> None:
-        for rel_type, pid, ts in stored:
-            self.index.add_interaction(user_id, pid, rel_type, epoch_seconds(ts))
-            self._live_products.setdefault(user_id, set()).add(pid)
+    def _known_in_index(self, index: GraphIndex, fields: dict[str, tuple[str, Sequence[str]]]) -> bool:
+        """True when every referenced id is in the index: the write can skip the graph-side check.
+        When one is not, the write checks in Neo4j (the index may predate a load) and names it."""
+        has = {"users": index.has_user, "products": index.has_product,
+               "categories": index.category_names.__contains__}
+        return all(has[kind](i) for kind, ids in fields.values() for i in ids)
 
-    def _mirror_social(self, user_id: str, result: writes.UserWrite) -> None:
-        for start, end in result.friend_edges:
+    def _mirror(self, user_id: str, stored: writes.Stored) -> None:
+        for start, end in stored.friend_edges:
             self.index.add_friend(start, end)
             other = end if start == user_id else start
             self._live_friends.setdefault(user_id, set()).add(other)
             self._live_friends.setdefault(other, set()).add(user_id)
-        for target in result.follows:
+        for target in stored.follows:
             self.index.add_follow(user_id, target)
             self._live_friends.setdefault(user_id, set()).add(target)
+        for rel_type, pid, ts in stored.interactions:
+            self.index.add_interaction(user_id, pid, rel_type, epoch_seconds(ts))
+            self._live_products.setdefault(user_id, set()).add(pid)
 
     def create_user(self, user_id: str, name: str | None, friends: Sequence[str],
                     categories: Sequence[str], interactions: Sequence[writes.Interaction],
                     follows: Sequence[str] = ()) -> str:
-        """Write the user and their edges; returns the source of their vector ("fold_in")."""
+        """Write the user and their edges (one statement), then fold them in: recommendable at once."""
         index = self.graph_index()
+        if index.has_user(user_id):
+            raise writes.AlreadyExists(f"user {user_id!r} already exists")
+        fields = {"friends": ("users", friends), "follows": ("users", follows),
+                  "interactions.product_id": ("products", [i.product_id for i in interactions]),
+                  "categories": ("categories", categories)}
+        check = not self._known_in_index(index, fields)
         with graph_call(self.driver) as driver:
-            result = writes.create_user(driver, self.database, user_id, name, friends, categories,
-                                        interactions, follows)
+            stored = writes.create_user(driver, self.database, user_id, name, friends, categories,
+                                        interactions, follows, check=check)
         with index.lock:
             index.add_user(user_id, name, categories)
-            self._mirror_social(user_id, result)
-            self._mirror_interactions(user_id, result.interactions)
-            for other in {e for pair in result.friend_edges for e in pair} - {user_id}:
+            self._mirror(user_id, stored)
+            for other in {e for pair in stored.friend_edges for e in pair} - {user_id}:
                 self._refresh_user(other)
             self._fold_in(user_id)
         return "fold_in"
 
-    def add_interactions(self, user_id: str, interactions: Sequence[writes.Interaction]) -> int:
+    def _add_edges(self, user_id: str, friends: Sequence[str] = (), follows: Sequence[str] = (),
+                   interactions: Sequence[writes.Interaction] = ()) -> writes.Stored:
         index = self.graph_index()
+        fields = {"user_id": ("users", [user_id]), "other_user_id": ("users", [*friends, *follows]),
+                  "product_id": ("products", [i.product_id for i in interactions])}
+        check = not self._known_in_index(index, fields)
         with graph_call(self.driver) as driver:
-            stored = writes.add_interactions(driver, self.database, user_id, interactions)
+            stored = writes.add_edges(driver, self.database, user_id, friends=friends, follows=follows,
+                                      interactions=interactions, check=check)
         with index.lock:
-            self._mirror_interactions(user_id, stored)
+            if not index.has_user(user_id):  # created behind the service's back: now it knows
+                index.add_user(user_id, None)
+            self._mirror(user_id, stored)
             self._refresh_user(user_id)
-        return len(stored)
+            for other in {e for pair in stored.friend_edges for e in pair} - {user_id}:
+                self._refresh_user(other)
+        return stored
 
-    def add_social(self, user_id: str, other_id: str, kind: str) -> None:
-        index = self.graph_index()
-        with graph_call(self.driver) as driver:
-            result = writes.add_social(driver, self.database, user_id, other_id, kind)
-        with index.lock:
-            self._mirror_social(user_id, result)
-            self._refresh_user(user_id)
-            if kind == "friend":
-                self._refresh_user(other_id)
+    def add_interactions(self, user_id: str, interactions: Sequence[writes.Interaction]) -> int:
+        return len(self._add_edges(user_id, interactions=interactions).interactions)
+
+    def add_social(self, user_id: str, other_id: str, kind: str) -> int:
+        if kind == "friend":
+            stored = self._add_edges(user_id, friends=[other_id])
+            return len(stored.friend_edges)
+        return len(self._add_edges(user_id, follows=[other_id]).follows)
 
     def create_product(self, product_id: str, name: str, category_id: str, price: float | None,
                        brand: str | None = None) -> None:
         index = self.graph_index()
+        if index.has_product(product_id):
+            raise writes.AlreadyExists(f"product {product_id!r} already exists")
+        check = category_id not in index.category_names
         with graph_call(self.driver) as driver:
-            writes.create_product(driver, self.database, product_id, name, category_id, price, brand)
+            created = writes.create_product(driver, self.database, product_id, name, category_id, price,
+                                            brand, check=check)
+        if not created:
+            raise writes.MissingNodes({"category_id": [category_id]})
         with index.lock:
             index.add_product(product_id, name, price, [category_id])
             self.recommender.add_product(product_id, [category_id], price)

@@ -1,18 +1,20 @@
 """The service's writes to Neo4j: new users, interactions, friendships, products.
 
-Each public function checks that every referenced node exists (so the caller can name the missing
-one), then writes everything in one transaction and returns what was stored, for the in-memory
-index to mirror. Labels and types come from :mod:`graphrec.schema` (never from a request); all data
-travels as parameters.
+Each write is one Cypher statement in one transaction (a single round trip: cold start is on the
+request path) and returns what was actually stored, for the in-memory index to mirror. Referenced
+ids are checked first: by the service against its index (no round trip), or here with
+``check=True`` (one read in the same transaction) for callers without an index. Labels and types
+come from :mod:`graphrec.schema`, never from a request; all data travels as parameters.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import neo4j
 from neo4j import Driver
+from neo4j.exceptions import ConstraintError
 
 from graphrec import schema
 
@@ -24,12 +26,12 @@ U, P, C = schema.USER, schema.PRODUCT, schema.CATEGORY
 
 
 class MissingNodes(LookupError):
-    """Referenced ids that are not in the graph, per request field."""
+    """Referenced ids that are not in the graph, per request field (first field first)."""
 
     def __init__(self, missing: dict[str, list[str]]) -> None:
         self.missing = missing
-        field, ids = next(iter(missing.items()))
-        super().__init__(f"{field}: not found: {', '.join(map(str, ids[:10]))}")
+        field_name, ids = next(iter(missing.items()))
+        super().__init__(f"{field_name}: not found: {', '.join(map(str, ids[:10]))}")
 
 
 class AlreadyExists(ValueError):
@@ -44,153 +46,166 @@ class Interaction:
     weight: float = 1.0
 
 
+@dataclass
+class Stored:
+    """What a write stored: FRIEND edges as (start, end), FOLLOWS targets, interactions as
+    (relationship type, product id, ts)."""
+
+    friend_edges: list[tuple[str, str]] = field(default_factory=list)
+    follows: list[str] = field(default_factory=list)
+    interactions: list[tuple[str, str, Any]] = field(default_factory=list)
+
+
+# -- Cypher fragments: subqueries over the user bound as `u` -----------------------------------------
+_FRIENDS = f"""
+CALL (u) {{
+  UNWIND $pairs AS pair
+  MATCH (a:{U.label} {{{U.key}: pair[0]}}), (b:{U.label} {{{U.key}: pair[1]}})
+  MERGE (a)-[r:{schema.FRIEND.type}]-(b)
+  RETURN collect([startNode(r).{U.key}, endNode(r).{U.key}]) AS friend_edges
+}}"""
+# FRIEND is undirected and stored once per pair, from the smaller id to the larger (pairs are
+# sorted in Python); the undirected MERGE also finds a pair stored the other way, and
+# startNode/endNode report how it really is stored.
+
+_FOLLOWS = f"""
+CALL (u) {{
+  UNWIND $follows AS target
+  MATCH (b:{U.label} {{{U.key}: target}}) WHERE b <> u
+  MERGE (u)-[:{schema.FOLLOWS.type}]->(b)
+  RETURN collect(b.{U.key}) AS follows
+}}"""
+
+
+def _interactions_fragment(kind: str, rel: schema.RelType) -> str:
+    return f"""
+CALL (u) {{
+  UNWIND $interactions_{kind} AS row
+  MATCH (p:{P.label} {{{P.key}: row.product_id}})
+  MERGE (u)-[r:{rel.type}]->(p)
+  ON CREATE SET r.weight = row.weight, r.split = $split
+  ON MATCH SET r.weight = coalesce(r.weight, 0) + row.weight
+  SET r.ts = CASE WHEN row.ts IS NULL THEN datetime() ELSE datetime(row.ts) END
+  RETURN collect([p.{P.key}, r.ts]) AS stored_{kind}
+}}"""
+
+
+_EDGES = (_FRIENDS + _FOLLOWS + "".join(_interactions_fragment(k, r) for k, r in schema.INTERACTION_KINDS.items())
+          + "\nRETURN friend_edges, follows, "
+          + ", ".join(f"stored_{k}" for k in schema.INTERACTION_KINDS))
+
+_CREATE_USER = f"CREATE (u:{U.label}) SET u = $props WITH u" + _EDGES
+_EXISTING_USER = f"MATCH (u:{U.label} {{{U.key}: $user}}) WITH u" + _EDGES
+
 _MISSING = f"""
 RETURN [x IN $users WHERE NOT EXISTS {{ MATCH (:{U.label} {{{U.key}: x}}) }}] AS users,
        [x IN $products WHERE NOT EXISTS {{ MATCH (:{P.label} {{{P.key}: x}}) }}] AS products,
        [x IN $categories WHERE NOT EXISTS {{ MATCH (:{C.label} {{{C.key}: x}}) }}] AS categories
 """
 
+_CREATE_PRODUCT = (
+    f"MATCH (c:{C.label} {{{C.key}: $category}}) CREATE (p:{P.label}) SET p = $props "
+    f"CREATE (p)-[:{schema.IN_CATEGORY.type} {{primary: true}}]->(c) RETURN p.{P.key} AS id"
+)
 
-def _check(tx: neo4j.ManagedTransaction, fields: dict[str, tuple[str, Sequence[str]]]) -> None:
-    """Raise MissingNodes naming the request field of the first ids not in the graph."""
+
+def _edge_params(user_id: str, friends: Sequence[str], follows: Sequence[str],
+                 interactions: Sequence[Interaction]) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "pairs": [sorted((user_id, f)) for f in dict.fromkeys(friends) if f != user_id],
+        "follows": list(dict.fromkeys(follows)),
+        "split": LIVE_SPLIT,
+    }
+    for kind in schema.INTERACTION_KINDS:
+        params[f"interactions_{kind}"] = [{"product_id": i.product_id, "ts": i.ts, "weight": float(i.weight)}
+                                          for i in interactions if i.kind == kind]
+    return params
+
+
+def _stored(record: neo4j.Record) -> Stored:
+    out = Stored([tuple(e) for e in record["friend_edges"]], list(record["follows"]))
+    for kind, rel in schema.INTERACTION_KINDS.items():
+        out.interactions += [(rel.type, pid, ts) for pid, ts in record[f"stored_{kind}"]]
+    return out
+
+
+def check_exists(tx: neo4j.ManagedTransaction, fields: dict[str, tuple[str, Sequence[str]]]) -> None:
+    """Raise MissingNodes naming the request field of ids not in the graph.
+
+    ``fields`` maps a request field to ("users" | "products" | "categories", ids)."""
     by_kind: dict[str, list[str]] = {"users": [], "products": [], "categories": []}
     for kind, ids in fields.values():
         by_kind[kind].extend(ids)
     rec = tx.run(_MISSING, by_kind).single()
     missing_of = {kind: set(rec[kind]) for kind in by_kind}
-    missing = {field: [i for i in ids if i in missing_of[kind]] for field, (kind, ids) in fields.items()}
+    missing = {f: [i for i in ids if i in missing_of[kind]] for f, (kind, ids) in fields.items()}
     missing = {f: ids for f, ids in missing.items() if ids}
     if missing:
         raise MissingNodes(missing)
 
 
-def _friend_pairs(tx: neo4j.ManagedTransaction, user_id: str, others: Sequence[str]) -> list[tuple[str, str]]:
-    # FRIEND is undirected and stored once per pair, from the smaller id to the larger; the
-    # undirected MERGE finds a pair stored either way and returns how it is actually stored.
-    pairs = [sorted((user_id, o)) for o in others if o != user_id]
-    result = tx.run(
-        f"UNWIND $pairs AS pair "
-        f"MATCH (a:{U.label} {{{U.key}: pair[0]}}), (b:{U.label} {{{U.key}: pair[1]}}) "
-        f"MERGE (a)-[r:{schema.FRIEND.type}]-(b) "
-        f"RETURN startNode(r).{U.key} AS s, endNode(r).{U.key} AS e",
-        pairs=pairs,
-    )
-    return [(r["s"], r["e"]) for r in result]
-
-
-def _follows(tx: neo4j.ManagedTransaction, user_id: str, targets: Sequence[str]) -> list[str]:
-    result = tx.run(
-        f"MATCH (a:{U.label} {{{U.key}: $user}}) UNWIND $targets AS t "
-        f"MATCH (b:{U.label} {{{U.key}: t}}) WHERE b <> a "
-        f"MERGE (a)-[:{schema.FOLLOWS.type}]->(b) RETURN b.{U.key} AS id",
-        user=user_id, targets=list(targets),
-    )
-    return [r["id"] for r in result]
-
-
-def _interactions(tx: neo4j.ManagedTransaction, user_id: str,
-                  interactions: Sequence[Interaction]) -> list[tuple[str, str, Any]]:
-    """MERGE one edge per (user, product, kind); returns (type, product id, stored ts)."""
-    stored: list[tuple[str, str, Any]] = []
-    for kind, rel in schema.INTERACTION_KINDS.items():
-        rows = [{"product_id": i.product_id, "ts": i.ts, "weight": float(i.weight)}
-                for i in interactions if i.kind == kind]
-        if not rows:
-            continue
-        result = tx.run(
-            f"MATCH (u:{U.label} {{{U.key}: $user}}) UNWIND $rows AS row "
-            f"MATCH (p:{P.label} {{{P.key}: row.product_id}}) "
-            f"MERGE (u)-[r:{rel.type}]->(p) "
-            f"ON CREATE SET r.weight = row.weight, r.split = $split "
-            f"ON MATCH SET r.weight = coalesce(r.weight, 0) + row.weight "
-            f"SET r.ts = CASE WHEN row.ts IS NULL THEN datetime() ELSE datetime(row.ts) END "
-            f"RETURN p.{P.key} AS id, r.ts AS ts",
-            user=user_id, rows=rows, split=LIVE_SPLIT,
-        )
-        stored += [(rel.type, r["id"], r["ts"]) for r in result]
-    return stored
-
-
-@dataclass
-class UserWrite:
-    friend_edges: list[tuple[str, str]]
-    follows: list[str]
-    interactions: list[tuple[str, str, Any]]
-
-
-def create_user(driver: Driver, database: str, user_id: str, name: str | None,
-                friends: Sequence[str], interests: Sequence[str],
-                interactions: Sequence[Interaction], follows: Sequence[str] = ()) -> UserWrite:
-    """A new user with their friendships, follows and interactions; fails if the id is taken."""
-
-    @neo4j.unit_of_work(timeout=WRITE_TIMEOUT_S)
-    def work(tx: neo4j.ManagedTransaction) -> UserWrite:
-        if tx.run(f"MATCH (u:{U.label} {{{U.key}: $id}}) RETURN count(u) AS n", id=user_id).single()["n"]:
-            raise AlreadyExists(f"user {user_id!r} already exists")
-        _check(tx, {
-            "friends": ("users", list(friends)),
-            "follows": ("users", list(follows)),
-            "interactions.product_id": ("products", [i.product_id for i in interactions]),
-            "categories": ("categories", list(interests)),
-        })
-        props: dict[str, Any] = {U.key: user_id}
-        if name is not None:
-            props["name"] = name
-        if interests:
-            props["interests"] = list(interests)  # declared interests, for later fold-ins
-        tx.run(f"CREATE (u:{U.label}) SET u = $props", props=props).consume()
-        return UserWrite(_friend_pairs(tx, user_id, friends), _follows(tx, user_id, follows),
-                         _interactions(tx, user_id, interactions))
-
+def _write(driver: Driver, database: str, work: Any) -> Any:
     with driver.session(database=database) as session:
-        return session.execute_write(work)
+        try:
+            return session.execute_write(neo4j.unit_of_work(timeout=WRITE_TIMEOUT_S)(work))
+        except ConstraintError as err:  # the uniqueness constraint on ids: a concurrent create
+            raise AlreadyExists("the id already exists") from err
 
 
-def add_interactions(driver: Driver, database: str, user_id: str,
-                     interactions: Sequence[Interaction]) -> list[tuple[str, str, Any]]:
-    @neo4j.unit_of_work(timeout=WRITE_TIMEOUT_S)
-    def work(tx: neo4j.ManagedTransaction) -> list[tuple[str, str, Any]]:
-        _check(tx, {"user_id": ("users", [user_id]),
-                    "product_id": ("products", [i.product_id for i in interactions])})
-        return _interactions(tx, user_id, interactions)
+def create_user(driver: Driver, database: str, user_id: str, name: str | None, friends: Sequence[str],
+                interests: Sequence[str], interactions: Sequence[Interaction], follows: Sequence[str] = (),
+                check: bool = True) -> Stored:
+    """A new user with their friendships, follows and interactions, in one statement."""
+    props: dict[str, Any] = {U.key: user_id}
+    if name is not None:
+        props["name"] = name
+    if interests:
+        props["interests"] = list(interests)  # declared interests, for later fold-ins
 
-    with driver.session(database=database) as session:
-        return session.execute_write(work)
+    def work(tx: neo4j.ManagedTransaction) -> Stored:
+        if check:
+            if tx.run(f"MATCH (u:{U.label} {{{U.key}: $id}}) RETURN count(u) AS n", id=user_id).single()["n"]:
+                raise AlreadyExists(f"user {user_id!r} already exists")
+            check_exists(tx, {"friends": ("users", list(friends)), "follows": ("users", list(follows)),
+                              "interactions.product_id": ("products", [i.product_id for i in interactions]),
+                              "categories": ("categories", list(interests))})
+        record = tx.run(_CREATE_USER, props=props, **_edge_params(user_id, friends, follows, interactions)).single()
+        return _stored(record)
+
+    return _write(driver, database, work)
 
 
-def add_social(driver: Driver, database: str, user_id: str, other_id: str, kind: str) -> UserWrite:
-    """A FRIEND (undirected) or FOLLOWS (user -> other) edge; idempotent."""
+def add_edges(driver: Driver, database: str, user_id: str, *, friends: Sequence[str] = (),
+              follows: Sequence[str] = (), interactions: Sequence[Interaction] = (),
+              check: bool = True) -> Stored:
+    """Friendships, follows and interactions of an existing user, in one statement; idempotent
+    for edges (an interaction again adds its weight and moves its time)."""
 
-    @neo4j.unit_of_work(timeout=WRITE_TIMEOUT_S)
-    def work(tx: neo4j.ManagedTransaction) -> UserWrite:
-        _check(tx, {"user_id": ("users", [user_id]), "other_user_id": ("users", [other_id])})
-        if kind == "friend":
-            return UserWrite(_friend_pairs(tx, user_id, [other_id]), [], [])
-        return UserWrite([], _follows(tx, user_id, [other_id]), [])
+    def work(tx: neo4j.ManagedTransaction) -> Stored:
+        if check:
+            check_exists(tx, {"user_id": ("users", [user_id]), "other_user_id": ("users", [*friends, *follows]),
+                              "product_id": ("products", [i.product_id for i in interactions])})
+        record = tx.run(_EXISTING_USER, user=user_id,
+                        **_edge_params(user_id, friends, follows, interactions)).single()
+        return Stored() if record is None else _stored(record)
 
-    with driver.session(database=database) as session:
-        return session.execute_write(work)
+    return _write(driver, database, work)
 
 
 def create_product(driver: Driver, database: str, product_id: str, name: str, category_id: str,
-                   price: float | None, brand: str | None = None) -> None:
-    """A new product in one (existing) category; fails if the id is taken."""
+                   price: float | None, brand: str | None = None, check: bool = True) -> bool:
+    """A new product in one existing category; False if the category was not there."""
+    props: dict[str, Any] = {P.key: product_id, "name": name}
+    if price is not None:
+        props["price"] = float(price)
+    if brand is not None:
+        props["brand"] = brand
 
-    @neo4j.unit_of_work(timeout=WRITE_TIMEOUT_S)
-    def work(tx: neo4j.ManagedTransaction) -> None:
-        if tx.run(f"MATCH (p:{P.label} {{{P.key}: $id}}) RETURN count(p) AS n", id=product_id).single()["n"]:
-            raise AlreadyExists(f"product {product_id!r} already exists")
-        _check(tx, {"category_id": ("categories", [category_id])})
-        props: dict[str, Any] = {P.key: product_id, "name": name}
-        if price is not None:
-            props["price"] = float(price)
-        if brand is not None:
-            props["brand"] = brand
-        tx.run(
-            f"MATCH (c:{C.label} {{{C.key}: $category}}) CREATE (p:{P.label}) SET p = $props "
-            f"CREATE (p)-[:{schema.IN_CATEGORY.type} {{primary: true}}]->(c)",
-            props=props, category=category_id,
-        ).consume()
+    def work(tx: neo4j.ManagedTransaction) -> bool:
+        if check:
+            if tx.run(f"MATCH (p:{P.label} {{{P.key}: $id}}) RETURN count(p) AS n", id=product_id).single()["n"]:
+                raise AlreadyExists(f"product {product_id!r} already exists")
+            check_exists(tx, {"category_id": ("categories", [category_id])})
+        return tx.run(_CREATE_PRODUCT, props=props, category=category_id).single() is not None
 
-    with driver.session(database=database) as session:
-        session.execute_write(work)
+    return _write(driver, database, work)

@@ -1,0 +1,256 @@
+"""HTTP load test of the GraphRec API: p50/p95/p99 latency and throughput at a fixed request rate.
+
+    python bench/api.py --model MODEL_DIR [--rate 200] [--duration 20] [--url http://host:port]
+
+Without ``--url`` it starts ``graphrec serve --model MODEL_DIR`` in its own process on a free
+loopback port (Neo4j settings from the environment, as for every ``graphrec`` command) and stops it
+afterwards; this process is only the load generator. Load is open-loop: request i is sent at
+``start + i / rate`` whether or not earlier ones have answered, so a slow server cannot slow the
+load down and hide its own latency (no coordinated omission). Latency is measured from the
+scheduled send time; "late" counts requests this client could not send within 5 ms of schedule.
+
+Scenarios: recommendations with explanations (random trained users), friends-bought promotions,
+and cold start (POST /users with 3 friends and 1 purchase, then GET its recommendations). Users
+created by the cold-start scenario are named ``bench-<run>-<i>``; ``--cleanup`` deletes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+Request = Callable[[httpx.AsyncClient, int], Awaitable[dict[str, float]]]
+
+
+@dataclass
+class Result:
+    name: str
+    rate: float
+    sent: int = 0
+    errors: int = 0
+    late: int = 0
+    wall_s: float = 0.0
+    latencies: dict[str, list[float]] = field(default_factory=dict)  # part -> ms
+    error_samples: list[str] = field(default_factory=list)
+
+
+async def run_open_loop(client: httpx.AsyncClient, name: str, request: Request, rate: float,
+                        duration: float, offset: int = 0) -> Result:
+    """Send ``rate * duration`` requests on schedule (numbered from ``offset``); latencies in ms."""
+    loop = asyncio.get_running_loop()
+    result = Result(name, rate)
+    n = int(rate * duration)
+    start = loop.time() + 0.05
+
+    async def one(i: int, scheduled: float) -> None:
+        try:
+            parts = await request(client, offset + i)
+            total = (loop.time() - scheduled) * 1000
+            result.latencies.setdefault("total", []).append(total)
+            for part, ms in parts.items():
+                result.latencies.setdefault(part, []).append(ms)
+        except Exception as err:  # a failed request is counted and sampled, not fatal
+            result.errors += 1
+            if len(result.error_samples) < 3:
+                result.error_samples.append(f"{type(err).__name__}: {err}"[:200])
+
+    tasks = []
+    for i in range(n):
+        scheduled = start + i / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -0.005:
+            result.late += 1
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    await asyncio.gather(*tasks)
+    result.sent = n
+    result.wall_s = loop.time() - start
+    return result
+
+
+async def timed_get(client: httpx.AsyncClient, url: str, **params) -> tuple[dict, float]:
+    t0 = time.perf_counter()
+    r = await client.get(url, params=params)
+    ms = (time.perf_counter() - t0) * 1000
+    if r.status_code != 200:
+        raise RuntimeError(f"GET {url} -> {r.status_code} {r.text[:120]}")
+    return r.json(), ms
+
+
+def scenarios(users: list[str], products: list[str], run: str, k: int) -> dict[str, Request]:
+    rng = random.Random(2024)
+    picks = [rng.choice(users) for _ in range(100_000)]
+
+    async def recommendations(client: httpx.AsyncClient, i: int) -> dict[str, float]:
+        user = picks[i % len(picks)]
+        body, _ = await timed_get(client, f"/users/{user}/recommendations", k=k, explain="true")
+        if not any(item["explanations"] for item in body["items"]):
+            raise RuntimeError(f"no explained items for user {user}")
+        return {}
+
+    async def friends_bought(client: httpx.AsyncClient, i: int) -> dict[str, float]:
+        await timed_get(client, f"/users/{picks[i % len(picks)]}/promos/friends-bought", k=k)
+        return {}
+
+    async def cold_start(client: httpx.AsyncClient, i: int) -> dict[str, float]:
+        r_ = random.Random(i)
+        user = f"bench-{run}-{i}"
+        body = {"user_id": user, "friends": r_.sample(users, 3),
+                "interactions": [{"product_id": r_.choice(products), "kind": "purchase"}]}
+        t0 = time.perf_counter()
+        r = await client.post("/users", json=body)
+        post_ms = (time.perf_counter() - t0) * 1000
+        if r.status_code != 201:
+            raise RuntimeError(f"POST /users -> {r.status_code} {r.text[:120]}")
+        recs, get_ms = await timed_get(client, f"/users/{user}/recommendations", k=k, explain="true")
+        if recs["source"] != "fold_in" or not recs["items"]:
+            raise RuntimeError(f"new user {user} not recommendable: {recs['source']}")
+        return {"POST /users": post_ms, "then GET recommendations": get_ms}
+
+    return {"recommendations+explanations": recommendations, "friends-bought": friends_bought,
+            "cold start (POST /users + GET recs)": cold_start}
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def table(results: list[Result]) -> str:
+    head = ("scenario", "rate/s", "sent", "errors", "late", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms")
+    rows = []
+    for r in results:
+        for part, values in r.latencies.items():
+            label = r.name if part == "total" else f"  {part} (from send)"
+            ok = len(values)
+            rows.append((label, f"{r.rate:g}" if part == "total" else "", str(r.sent) if part == "total" else "",
+                         str(r.errors) if part == "total" else "", str(r.late) if part == "total" else "",
+                         f"{ok / r.wall_s:.1f}" if part == "total" and r.wall_s else "",
+                         f"{percentile(values, 50):.1f}", f"{percentile(values, 95):.1f}",
+                         f"{percentile(values, 99):.1f}", f"{max(values):.1f}"))
+        if not r.latencies:
+            rows.append((r.name, f"{r.rate:g}", str(r.sent), str(r.errors), str(r.late), "0", "-", "-", "-", "-"))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    fmt = lambda cells: " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    return "\n".join([fmt(head), "-+-".join("-" * w for w in widths), *(fmt(r) for r in rows)])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model: Path, port: int) -> subprocess.Popen:
+    exe = Path(sys.executable).with_name("graphrec")
+    cmd = [str(exe) if exe.exists() else "graphrec", "serve", "--model", str(model), "--port", str(port),
+           "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"graphrec serve exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise SystemExit("graphrec serve did not answer /health within 180 s")
+
+
+def cleanup(run: str) -> int:
+    from graphrec.config import Settings
+    from graphrec.store.driver import connect
+
+    driver = connect(Settings())
+    try:
+        with driver.session() as s:
+            return s.run("MATCH (u:User) WHERE u.id STARTS WITH $prefix DETACH DELETE u RETURN count(*) AS n",
+                         prefix=f"bench-{run}-").single()["n"]
+    finally:
+        driver.close()
+
+
+async def main_async(args: argparse.Namespace, url: str, users: list[str], products: list[str], run: str) -> list[Result]:
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        health = (await client.get("/health")).json()
+        print(f"server: model {health['model']['kind']} ({health['model']['snapshot_id']}), graph {health['graph']}",
+              file=sys.stderr)
+        all_scenarios = scenarios(users, products, run, args.k)
+        results = []
+        for name, request in all_scenarios.items():
+            if args.only and not any(o in name for o in args.only):
+                continue
+            rate = args.cold_rate if name.startswith("cold") else args.rate
+            warm = await run_open_loop(client, name, request, rate, min(args.warmup, args.duration))
+            result = await run_open_loop(client, name, request, rate, args.duration, offset=warm.sent)
+            print(f"{name}: {result.sent} sent, {result.errors} errors {result.error_samples}", file=sys.stderr)
+            results.append(result)
+        return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="model artifact directory")
+    parser.add_argument("--url", help="an already running server (default: start one)")
+    parser.add_argument("--rate", type=float, default=200.0, help="requests per second (read scenarios)")
+    parser.add_argument("--cold-rate", type=float, default=50.0, help="cold starts per second")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per scenario")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before measuring")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--only", nargs="*", help="run only scenarios whose name contains one of these")
+    parser.add_argument("--cleanup", action="store_true", help="delete the users cold start created")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    from graphrec.artifact import Artifact
+
+    artifact = Artifact.load(args.model)
+    users = list(artifact.user_ids)
+    # Cold-start purchases among the 500 most popular products: realistic, and always in the graph.
+    products = [artifact.product_ids[i] for i in np.argsort(-artifact.popularity, kind="stable")[:500]]
+    run = time.strftime("%H%M%S")
+    proc = None
+    url = args.url
+    if url is None:
+        port = free_port()
+        proc = start_server(args.model, port)
+        url = f"http://127.0.0.1:{port}"
+    try:
+        results = asyncio.run(main_async(args, url, users, products, run))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        if args.cleanup:
+            print(f"cleanup: deleted {cleanup(run)} bench users", file=sys.stderr)
+    print(f"\nGraphRec API, {os.cpu_count()} cores, {args.duration:g} s per scenario, open loop, "
+          f"latency from scheduled send time unless noted\n")
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps([{
+            "scenario": r.name, "rate": r.rate, "sent": r.sent, "errors": r.errors, "late": r.late,
+            "throughput": len(r.latencies.get("total", [])) / r.wall_s if r.wall_s else 0,
+            **{f"{part} p{q}": percentile(v, q) for part, v in r.latencies.items() for q in (50, 95, 99)},
+        } for r in results], indent=2))
+
+
+if __name__ == "__main__":
+    main()
