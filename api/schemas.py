@@ -34,7 +34,7 @@ class PathRel(BaseModel):
 
 class ExplanationOut(BaseModel):
     kind: Literal["friend_bought", "same_category", "co_purchase", "similar_user", "friend_of_friend",
-                  "category"]
+                  "friend_of_buyer", "category"]
     text: str
     path: list[Union[PathNode, PathRel]] = Field(description="Alternating nodes and relationships")
 

@@ -15,6 +15,7 @@ Kinds, most informative first; an item gets up to three, the first ones that exi
 * ``similar_user``    same shape, through the buyer of the product whose taste (model vector) is
                       closest to yours
 * ``friend_of_friend`` you -FRIEND- friend -FRIEND- their friend -BOUGHT-> product (cold users)
+* ``friend_of_buyer`` you -BOUGHT-> q <-BOUGHT- someone -FRIEND- buyer -BOUGHT-> product (rare products)
 * ``category``        product -IN_CATEGORY-> category (a category you chose, else its most specific)
 """
 
@@ -34,6 +35,8 @@ MAX_EXPLANATIONS = 3
 CO_PURCHASE_TRIES = 10
 # Buyers of a product tried, most similar taste first, when looking for a similar user.
 SIMILAR_USER_TRIES = 25
+# Buyers of a rarely bought product whose friends are searched for a shared purchase.
+BUYERS_TRIED = 20
 
 
 @dataclass(frozen=True)
@@ -112,10 +115,10 @@ class Explainer:
             found: list[Explanation] = []
             used_q: set[str] = set()
             for make in (self._friend_bought, self._same_category, self._co_purchase,
-                         self._similar_user, self._friend_of_friend, self._category):
+                         self._similar_user, self._friend_of_friend, self._friend_of_buyer, self._category):
                 if len(found) == MAX_EXPLANATIONS:
                     break
-                if make in (self._friend_of_friend, self._category) and found:
+                if make in (self._friend_of_friend, self._friend_of_buyer, self._category) and found:
                     continue  # fallbacks, only for items nothing better explains
                 exp = make(user_id, pid, social=social, ranked_q=ranked_q, by_category=by_category,
                            used_q=used_q, user_vector=user_vector, found=found)
@@ -218,6 +221,27 @@ class Explainer:
                         _rel(schema.FRIEND, idx.friend_direction(friend, other)),
                         _node(schema.USER, other), _rel(schema.BOUGHT), _node(schema.PRODUCT, pid)]
                 return Explanation("friend_of_friend", text, path)
+        return None
+
+    def _friend_of_buyer(self, user_id: str, pid: str, *, ranked_q: list[str], **_: Any) -> Explanation | None:
+        """A rarely bought product: its buyer's friend bought something you bought."""
+        idx = self.index
+        mine = idx.bought.get(user_id, {})
+        if not mine:
+            return None
+        for buyer in sorted(idx.buyers.get(pid, set()) - {user_id})[:BUYERS_TRIED]:
+            for friend in sorted(idx.friends.get(buyer, set()) - {user_id}):
+                theirs = idx.bought.get(friend, {})
+                q = next((q for q in ranked_q if q in theirs), None)
+                if q is None:
+                    continue
+                text = (f"{idx.user_label(buyer)} bought {idx.product_label(pid)}; their friend "
+                        f"{idx.user_label(friend)} also bought {idx.product_label(q)}, like you")
+                path = [_node(schema.USER, user_id), _rel(schema.BOUGHT), _node(schema.PRODUCT, q),
+                        _rel(schema.BOUGHT, "in"), _node(schema.USER, friend),
+                        _rel(schema.FRIEND, idx.friend_direction(friend, buyer)), _node(schema.USER, buyer),
+                        _rel(schema.BOUGHT), _node(schema.PRODUCT, pid)]
+                return Explanation("friend_of_buyer", text, path)
         return None
 
     def _category(self, user_id: str, pid: str, **_: Any) -> Explanation | None:
