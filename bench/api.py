@@ -98,14 +98,14 @@ def scenarios(users: list[str], products: list[str], run: str, k: int) -> dict[s
 
     async def recommendations(client: httpx.AsyncClient, i: int) -> dict[str, float]:
         user = picks[i % len(picks)]
-        body, _ = await timed_get(client, f"/users/{user}/recommendations", k=k, explain="true")
+        body, ms = await timed_get(client, f"/users/{user}/recommendations", k=k, explain="true")
         if not any(item["explanations"] for item in body["items"]):
             raise RuntimeError(f"no explained items for user {user}")
-        return {}
+        return {"GET": ms}
 
     async def friends_bought(client: httpx.AsyncClient, i: int) -> dict[str, float]:
-        await timed_get(client, f"/users/{picks[i % len(picks)]}/promos/friends-bought", k=k)
-        return {}
+        _, ms = await timed_get(client, f"/users/{picks[i % len(picks)]}/promos/friends-bought", k=k)
+        return {"GET": ms}
 
     async def cold_start(client: httpx.AsyncClient, i: int) -> dict[str, float]:
         r_ = random.Random(i)

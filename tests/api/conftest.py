@@ -197,3 +197,22 @@ def kit():
     import types
 
     return types.SimpleNamespace(API_KEY=API_KEY, LiveServer=LiveServer, settings_for=settings_for)
+
+
+# -- the Last.fm graph and a model trained on it (fixtures of tests/conftest.py) -----------------------
+LASTFM_TEST_PREFIX = "serving-test-"
+
+
+@pytest.fixture(scope="module")
+def lastfm_live(lastfm_driver: Driver, lastfm_settings: Settings, lastfm_model: Path) -> Iterator[LiveServer]:
+    """The API over the Last.fm graph and model. Tests here write (new users, RECOMMENDED edges);
+    everything they add is removed afterwards, so the session's Last.fm graph is as loaded."""
+    app = create_app(settings_for(lastfm_settings), lastfm_model)
+    try:
+        with LiveServer(app) as server:
+            yield server
+    finally:
+        with lastfm_driver.session() as s:
+            s.run(f"MATCH (u:{schema.USER.label}) WHERE u.id STARTS WITH $prefix DETACH DELETE u",
+                  prefix=LASTFM_TEST_PREFIX).consume()
+            s.run(f"MATCH ()-[r:{schema.RECOMMENDED.type}]->() CALL (r) {{ DELETE r }} IN TRANSACTIONS OF 10000 ROWS").consume()
