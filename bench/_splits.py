@@ -3,6 +3,7 @@ the product path is dataset -> load -> export -> load_snapshot)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import torch
 
 from graphrec.interactions import Interactions, carve_validation
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("GRAPHREC_SHARED_DATA",
+                           Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def lastfm_split(valid_fraction: float = 0.1, seed: int = 2024) -> Interactions:

@@ -65,8 +65,8 @@ def top_k(score: ScoreFn, users: Tensor, known: UserItems | None, k: int,
         s = score(chunk)
         if known is not None:
             pos, items = known.rows(chunk)
-            s[pos, items] = -torch.inf
-        out.append(torch.topk(s, k, dim=1).indices)
+            s[pos.to(s.device), items.to(s.device)] = -torch.inf
+        out.append(torch.topk(s, k, dim=1).indices.cpu())
     return torch.cat(out) if out else torch.zeros(0, k, dtype=torch.long)
 
 
@@ -86,7 +86,7 @@ def hits_matrix(top: Tensor, users: Tensor, held_out: UserItems, num_items: int,
 def metrics_from_hits(hits: Tensor, n_relevant: Tensor, ks: Sequence[int],
                       top: Tensor | None = None, num_items: int | None = None) -> dict[str, float]:
     """Average recall/precision/ndcg/hit at each k (and coverage if ``top`` is given)."""
-    hits = hits.float()
+    hits = hits.float().cpu()
     n_rel = n_relevant.float()
     discount = 1.0 / torch.log2(torch.arange(2, hits.shape[1] + 2, dtype=torch.float32))
     ideal_cum = torch.cumsum(discount, 0)

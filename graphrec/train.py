@@ -40,7 +40,14 @@ class TrainConfig:
     lr: float = 0.005
     loss: str = "softmax"
     negatives: int = 512
+    # "edge": batches are shuffled training pairs; "user": users drawn uniformly, then one of their
+    # items (LightGCN's sampler): weighs users equally, like the per-user averaged metrics do.
+    sampling: str = "edge"
     temperature: float = 0.1
+    cosine: bool = True  # softmax over cosine similarities (True) or raw dot products
+    # Learned per-item score offset: cosine scores alone cannot express popularity. Exported as an
+    # extra embedding column (user side 1, item side bias), so scoring stays a plain dot product.
+    item_bias: bool = False
     reg: float = 1e-4  # L2 on ego embeddings (bpr) / weight decay-like term (softmax)
     social_weight: float = 0.5
     init_std: float = 0.1
@@ -50,6 +57,7 @@ class TrainConfig:
     seed: int = 2024
     time_budget_s: float | None = None  # stop after this much training time (best epoch kept)
     target_metric: str = "ndcg@20"
+    device: str = "cpu"  # sweeps only; every default and reported number is CPU
     extra: dict[str, Any] = field(default_factory=dict)  # model-specific knobs (sage)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,33 +84,54 @@ class Trainer:
         self.data = data
         self.config = config
         torch.manual_seed(config.seed)
-        self.model = build_model(config.model, data, config)
+        self.device = torch.device(config.device)
+        self.model = build_model(config.model, data, config, self.device)
+        self.item_bias = nn.Parameter(torch.zeros(data.num_items, device=self.device))
         self.known = UserItems.from_pairs(data.train[0], data.train[1], data.num_users)
         self.valid = UserItems.from_pairs(data.valid[0], data.valid[1], data.num_users)
         # Keys user * num_items + item of training pairs, sorted: vectorised "is a positive?" test.
         self.positive_keys = torch.sort(data.train[0] * data.num_items + data.train[1]).values
+        self.positive_keys = self.positive_keys.to(self.device)
+        # For user-uniform sampling: train pair positions in the order of self.known's CSR.
+        key = data.train[0] * data.num_items + data.train[1]
+        self.train_order = torch.argsort(key)
+        self.active_users = torch.nonzero(self.known.counts > 0).flatten()
 
     def embeddings(self) -> tuple[Tensor, Tensor]:
         """Final (user, item) embeddings used for scoring; unit-norm for the cosine objective."""
         self.model.eval()
         with torch.no_grad():
             users, items = self.model()
-        if self.config.loss == "softmax":
+        c = self.config
+        if c.loss == "softmax" and c.cosine:
             users, items = F.normalize(users, dim=1), F.normalize(items, dim=1)
-        return users, items
+        if c.loss == "softmax" and c.item_bias:
+            # score = <u, i> / T + b_i  ==  <[u / T, 1], [i, b_i]>
+            users = torch.cat([users / c.temperature, torch.ones(len(users), 1, device=users.device)], 1)
+            items = torch.cat([items, self.item_bias.detach()[:, None]], 1)
+        return users.cpu(), items.cpu()
 
     def sample_negatives(self, users: Tensor) -> Tensor:
         """One uniform negative per user that is not one of the user's training items."""
         n = self.data.num_items
-        neg = torch.randint(0, n, (users.numel(),))
+        neg = torch.randint(0, n, (users.numel(),), device=users.device)
         for _ in range(10):  # resample collisions; with sparse data 1-2 rounds suffice
             keys = users * n + neg
             pos = torch.searchsorted(self.positive_keys, keys).clamp(max=self.positive_keys.numel() - 1)
             clash = self.positive_keys[pos] == keys
             if not bool(clash.any()):
                 break
-            neg[clash] = torch.randint(0, n, (int(clash.sum()),))
+            neg[clash] = torch.randint(0, n, (int(clash.sum()),), device=users.device)
         return neg
+
+    def sample_by_user(self, size: int, g: torch.Generator) -> Tensor:
+        """Indices into ``data.train`` (sorted by user): uniform user, then uniform item of theirs."""
+        active = self.active_users
+        users = active[torch.randint(0, active.numel(), (size,), generator=g)]
+        start = self.known.indptr[users]
+        count = self.known.indptr[users + 1] - start
+        offset = (torch.rand(size, generator=g) * count).long()
+        return self.train_order[start + offset].to(self.device)
 
     def loss(self, users: Tensor, items: Tensor) -> Tensor:
         c = self.config
@@ -118,11 +147,17 @@ class Trainer:
             return ranking + c.reg * l2
         if c.loss == "softmax":
             # Shared uniform negatives: accidental positives among them are rare and harmless.
-            j = torch.randint(0, self.data.num_items, (c.negatives,))
-            u, i, n = F.normalize(u, dim=1), F.normalize(i, dim=1), F.normalize(all_items[j], dim=1)
+            j = torch.randint(0, self.data.num_items, (c.negatives,), device=users.device)
+            n = all_items[j]
+            if c.cosine:
+                u, i, n = F.normalize(u, dim=1), F.normalize(i, dim=1), F.normalize(n, dim=1)
             pos = (u * i).sum(1, keepdim=True)
             logits = torch.cat([pos, u @ n.T], dim=1) / c.temperature
-            ranking = F.cross_entropy(logits, torch.zeros(len(users), dtype=torch.long))
+            if c.item_bias:
+                bias = self.item_bias
+                logits = logits + torch.cat([bias[items][:, None], bias[j].expand(len(users), -1)], 1)
+            target = torch.zeros(len(users), dtype=torch.long, device=users.device)
+            ranking = F.cross_entropy(logits, target)
             ego_u, ego_i = self.model.ego(users, items)
             l2 = (ego_u.square().sum() + ego_i.square().sum()) / (2 * len(users))
             return ranking + c.reg * l2
@@ -136,8 +171,9 @@ class Trainer:
     def fit(self, on_epoch: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
         c = self.config
         g = torch.Generator().manual_seed(c.seed)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
-        train = self.data.train
+        params = list(self.model.parameters()) + ([self.item_bias] if c.item_bias else [])
+        optimizer = torch.optim.Adam(params, lr=c.lr)
+        train = self.data.train.to(self.device)
         n = train.shape[1]
         steps_per_epoch = max(1, math.ceil(n / c.batch_size))
         best_score, best_epoch, best_state, bad = -1.0, 0, None, 0
@@ -149,10 +185,13 @@ class Trainer:
         for epoch in range(1, c.epochs + 1):
             self.model.train()
             t0 = time.perf_counter()
-            perm = torch.randperm(n, generator=g)
+            perm = torch.randperm(n, generator=g).to(self.device)
             total = 0.0
             for step in range(steps_per_epoch):
-                idx = perm[step * c.batch_size : (step + 1) * c.batch_size]
+                if c.sampling == "user":
+                    idx = self.sample_by_user(c.batch_size, g)
+                else:
+                    idx = perm[step * c.batch_size : (step + 1) * c.batch_size]
                 loss = self.loss(train[0, idx], train[1, idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

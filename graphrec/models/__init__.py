@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
 from torch import nn
 
 from graphrec.models.lightgcn import LightGCN
@@ -24,18 +25,21 @@ __all__ = ["LightGCN", "SocialLightGCN", "MODELS", "build_model", "bipartite_adj
            "propagate", "symmetric_csr"]
 
 
-def build_model(name: str, data: "Interactions", config: "TrainConfig") -> nn.Module:
+def build_model(name: str, data: "Interactions", config: "TrainConfig",
+                device: torch.device | None = None) -> nn.Module:
     """The model ``name`` over the *training* graph of ``data`` (valid/test pairs never enter)."""
+    device = device or torch.device("cpu")
     adj = bipartite_adjacency(data.train[0], data.train[1], data.num_users, data.num_items)
+    adj = adj.to(device)
     if name == "lightgcn":
         return LightGCN(adj, data.num_users, data.num_items, config.dim, config.layers,
-                        config.init_std)
+                        config.init_std).to(device)
     if name == "social":
-        social = symmetric_csr(data.social[0], data.social[1], data.num_users)
+        social = symmetric_csr(data.social[0], data.social[1], data.num_users).to(device)
         return SocialLightGCN(adj, social, data.num_users, data.num_items, config.dim,
-                              config.layers, config.social_weight, config.init_std)
+                              config.layers, config.social_weight, config.init_std).to(device)
     if name == "sage":
         from graphrec.models.sage import HeteroSAGE
 
-        return HeteroSAGE.from_interactions(data, config)
+        return HeteroSAGE.from_interactions(data, config).to(device)
     raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
