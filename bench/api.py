@@ -233,6 +233,7 @@ def main() -> None:
         port = free_port()
         proc = start_server(args.model, port)
         url = f"http://127.0.0.1:{port}"
+    load_before = os.getloadavg()
     try:
         results = asyncio.run(main_async(args, url, users, products, run))
     finally:
@@ -241,7 +242,9 @@ def main() -> None:
             proc.wait(timeout=30)
         if args.cleanup:
             print(f"cleanup: deleted {cleanup(run)} bench users", file=sys.stderr)
-    print(f"\nGraphRec API, {os.cpu_count()} cores, {args.duration:g} s per scenario, open loop, "
+    # Other work on the machine shares the cores with the server and this client: say how much.
+    load = f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after"
+    print(f"\nGraphRec API, {os.cpu_count()} cores ({load}), {args.duration:g} s per scenario, open loop, "
           f"latency from scheduled send time unless noted\n")
     print(table(results))
     if args.json:
