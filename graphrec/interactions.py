@@ -44,8 +44,8 @@ class Interactions:
 def carve_validation(pairs: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
     """Split (user, item) pairs per user into (train, valid), ``fraction`` of each user's to valid.
 
-    Users keep at least one training pair; a user with one pair contributes nothing to valid.
-    Deterministic for a given ``seed``.
+    Each user gives floor or ceil of ``fraction`` x their pairs (stochastically rounded), keeping
+    at least one training pair. Deterministic for a given ``seed``.
     """
     if fraction <= 0 or pairs.shape[1] == 0:
         return pairs, pairs[:, :0]
@@ -58,7 +58,9 @@ def carve_validation(pairs: Tensor, fraction: float, seed: int) -> tuple[Tensor,
     counts = torch.bincount(users_sorted)
     start = torch.cumsum(counts, 0) - counts
     rank = torch.arange(users.numel()) - start[users_sorted]
-    n_valid = torch.floor(counts.double() * fraction).long()
+    # Stochastic rounding: small users still contribute in expectation (floor would give users
+    # with fewer than 1/fraction pairs nothing, and small graphs no validation at all).
+    n_valid = torch.floor(counts.double() * fraction + torch.rand(counts.numel(), generator=g)).long()
     n_valid = torch.minimum(n_valid, (counts - 1).clamp(min=0))
     is_valid = rank < n_valid[users_sorted]
     return pairs[:, order[~is_valid]], pairs[:, order[is_valid]]

@@ -1,0 +1,328 @@
+"""Snapshots: the graph streamed out of Neo4j into Parquet, and loaded back as PyG HeteroData.
+
+A snapshot directory::
+
+    meta.json                  counts, export time, schema version, snapshot id (content hash)
+    nodes/user.parquet         index, id, name               (row i has index i: the id map)
+    nodes/product.parquet      index, id, name, price, brand
+    nodes/category.parquet     index, id, name
+    edges/bought.parquet       src, dst (node indices), weight, ts (epoch ms), split
+    edges/viewed.parquet, edges/rated.parquet      same columns, when present
+    edges/friend.parquet       src, dst (stored once per pair, as in Neo4j)
+    edges/follows.parquet      src, dst
+    edges/in_category.parquet  src (product), dst (category), primary
+    edges/subcategory_of.parquet  src, dst (categories)
+
+Export runs one read transaction per node label and relationship type and streams its records to
+a Parquet writer in batches of ``batch_size`` rows, so memory stays bounded by the id maps (one
+dict entry per node) plus one batch. Node indices are the rank of the id in sorted order, so two
+exports of the same graph give identical files and the same snapshot id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torch_geometric.data import HeteroData
+
+from graphrec import schema
+from graphrec.interactions import SPLIT_CODES, Interactions, carve_validation
+
+if TYPE_CHECKING:
+    from neo4j import Driver
+
+SNAPSHOT_FORMAT = 1
+DEFAULT_BATCH_SIZE = 50_000
+
+# Node label -> (snapshot node type, properties exported besides the key).
+NODE_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
+    schema.USER.label: ("user", ("name",)),
+    schema.PRODUCT.label: ("product", ("name", "price", "brand")),
+    schema.CATEGORY.label: ("category", ("name",)),
+}
+# Relationship types exported (RECOMMENDED is a model's output, not data), with their file names.
+EDGE_FILES: dict[str, str] = {
+    schema.BOUGHT.type: "bought",
+    schema.VIEWED.type: "viewed",
+    schema.RATED.type: "rated",
+    schema.FRIEND.type: "friend",
+    schema.FOLLOWS.type: "follows",
+    schema.IN_CATEGORY.type: "in_category",
+    schema.SUBCATEGORY_OF.type: "subcategory_of",
+}
+NODE_TYPE_OF_LABEL = {label: name for label, (name, _) in NODE_FILES.items()}
+
+
+class SnapshotError(RuntimeError):
+    """The snapshot directory is missing files or does not match its metadata."""
+
+
+# -- export -----------------------------------------------------------------------------------------
+
+def _node_query(label: str, key: str, props: Iterable[str]) -> str:
+    cols = ", ".join([f"n.{key} AS id"] + [f"n.{p} AS {p}" for p in props])
+    return f"MATCH (n:{label}) RETURN {cols} ORDER BY id"
+
+
+def _edge_query(rel: schema.RelType) -> str:
+    start, end = schema.node_type(rel.start), schema.node_type(rel.end)
+    cols = [f"a.{start.key} AS src", f"b.{end.key} AS dst"]
+    for p in rel.properties:
+        # Temporal values leave as epoch milliseconds: plain integers in Parquet.
+        cols.append(f"r.{p}.epochMillis AS {p}" if p == "ts" else f"r.{p} AS {p}")
+    return f"MATCH (a:{rel.start})-[r:{rel.type}]->(b:{rel.end}) RETURN {', '.join(cols)}"
+
+
+def _stream(driver: "Driver", query: str, database: str | None, batch_size: int) -> Iterator[list[dict]]:
+    """Records of ``query`` in lists of ``batch_size``, from one read transaction."""
+    with driver.session(database=database, default_access_mode="READ", fetch_size=batch_size) as session:
+        with session.begin_transaction() as tx:
+            batch: list[dict] = []
+            for record in tx.run(query):
+                batch.append(record.data())
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+
+def _write_batches(path: Path, batches: Iterable[pd.DataFrame], schema_: pa.Schema) -> int:
+    rows = 0
+    with pq.ParquetWriter(path, schema_) as writer:
+        for frame in batches:
+            writer.write_table(pa.Table.from_pandas(frame, schema=schema_, preserve_index=False))
+            rows += len(frame)
+    return rows
+
+
+_NODE_SCHEMA = {"name": pa.string(), "price": pa.float64(), "brand": pa.string()}
+_EDGE_SCHEMA = {"weight": pa.float64(), "ts": pa.int64(), "split": pa.string(), "primary": pa.bool_()}
+
+
+def export_snapshot(driver: "Driver", out_dir: str | Path, *, database: str | None = None,
+                    batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, Any]:
+    """Stream the whole graph out of Neo4j into a snapshot directory; returns its ``meta.json``."""
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    (out / "nodes").mkdir(parents=True, exist_ok=True)
+    (out / "edges").mkdir(parents=True, exist_ok=True)
+    index: dict[str, dict[Any, int]] = {}
+    counts: dict[str, dict[str, int]] = {"nodes": {}, "edges": {}}
+    for node in schema.NODE_TYPES:
+        name, props = NODE_FILES[node.label]
+        fields = [pa.field("index", pa.int64()), pa.field("id", pa.string())]
+        fields += [pa.field(p, _NODE_SCHEMA[p]) for p in props]
+        ids: dict[Any, int] = {}
+
+        def frames() -> Iterator[pd.DataFrame]:
+            for batch in _stream(driver, _node_query(node.label, node.key, props), database, batch_size):
+                frame = pd.DataFrame(batch, columns=["id", *props])
+                start = len(ids)
+                frame.insert(0, "index", np.arange(start, start + len(frame), dtype=np.int64))
+                for k, i in zip(frame["id"], frame["index"]):
+                    ids[k] = int(i)
+                frame["id"] = frame["id"].astype(str)
+                yield frame
+
+        counts["nodes"][name] = _write_batches(out / "nodes" / f"{name}.parquet", frames(),
+                                               pa.schema(fields))
+        index[node.label] = ids
+    for rel_name, file in EDGE_FILES.items():
+        rel = schema.rel_type(rel_name)
+        fields = [pa.field("src", pa.int64()), pa.field("dst", pa.int64())]
+        fields += [pa.field(p, _EDGE_SCHEMA[p]) for p in rel.properties]
+        src_index, dst_index = index[rel.start], index[rel.end]
+
+        def edge_frames() -> Iterator[pd.DataFrame]:
+            for batch in _stream(driver, _edge_query(rel), database, batch_size):
+                frame = pd.DataFrame(batch, columns=["src", "dst", *rel.properties])
+                frame["src"] = np.fromiter((src_index[k] for k in frame["src"]), np.int64, len(frame))
+                frame["dst"] = np.fromiter((dst_index[k] for k in frame["dst"]), np.int64, len(frame))
+                yield frame
+
+        counts["edges"][file] = _write_batches(out / "edges" / f"{file}.parquet", edge_frames(),
+                                               pa.schema(fields))
+    digest = hashlib.sha256()
+    for path in sorted((out / "nodes").glob("*.parquet")) + sorted((out / "edges").glob("*.parquet")):
+        # Hash the decoded tables, not the files: Parquet metadata carries writer versions.
+        digest.update(path.name.encode())
+        digest.update(pq.read_table(path).to_pandas().to_csv(index=False).encode())
+    meta = {
+        "snapshot_format": SNAPSHOT_FORMAT,
+        "schema_version": schema.SCHEMA_VERSION,
+        "snapshot_id": digest.hexdigest()[:16],
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "export_seconds": round(time.perf_counter() - t0, 3),
+        "counts": counts,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+# -- load -------------------------------------------------------------------------------------------
+
+def _read(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise SnapshotError(f"snapshot file missing: {path}")
+    return pq.read_table(path).to_pandas()
+
+
+def _edge_index(frame: pd.DataFrame) -> torch.Tensor:
+    return torch.tensor(np.stack([frame["src"].to_numpy(np.int64), frame["dst"].to_numpy(np.int64)]),
+                        dtype=torch.long).reshape(2, -1)
+
+
+def assign_split(bought: pd.DataFrame, num_users: int, *, split: str = "auto",
+                 test_fraction: float = 0.2, valid_fraction: float = 0.1,
+                 seed: int = 2024) -> np.ndarray:
+    """Split code (0 train, 1 valid, 2 test) per interaction.
+
+    ``auto``: the ``split`` property decides where present (missing -> train); if no interaction has
+    one, per-user random ``test_fraction`` to test. ``random`` ignores the property and does that;
+    ``temporal`` holds out each user's latest ``test_fraction`` by ``ts``. When no interaction is
+    marked valid, ``valid_fraction`` of each user's training interactions become validation, so
+    early stopping never looks at the test set.
+    """
+    n = len(bought)
+    codes = np.zeros(n, dtype=np.int64)
+    has_property = "split" in bought and bought["split"].notna().any()
+    users = bought["src"].to_numpy(np.int64)
+    if split == "auto" and has_property:
+        marked = bought["split"].map(SPLIT_CODES)
+        unknown = bought["split"].notna() & marked.isna()
+        if unknown.any():
+            raise SnapshotError(f"unknown split values {sorted(set(bought['split'][unknown]))}; "
+                                f"expected one of {list(SPLIT_CODES)}")
+        codes = marked.fillna(0).to_numpy(np.int64).copy()
+    elif split in ("auto", "random"):
+        pairs = torch.tensor(np.stack([users, np.arange(n)]))
+        _, held = carve_validation(pairs, test_fraction, seed)
+        codes[held[1].numpy()] = SPLIT_CODES["test"]
+    elif split == "temporal":
+        if "ts" not in bought or bought["ts"].isna().all():
+            raise SnapshotError("--split temporal needs interaction timestamps (ts); none found")
+        ts = bought["ts"].fillna(bought["ts"].min()).to_numpy(np.float64)
+        order = np.lexsort((np.arange(n), ts, users))  # by user, then time
+        users_sorted = users[order]
+        counts = np.bincount(users_sorted, minlength=num_users)
+        start = np.cumsum(counts) - counts
+        rank = np.arange(n) - start[users_sorted]
+        n_test = np.minimum(np.floor(counts * test_fraction), np.maximum(counts - 1, 0))
+        is_test = rank >= counts[users_sorted] - n_test[users_sorted]
+        codes[order[is_test]] = SPLIT_CODES["test"]
+    else:
+        raise ValueError(f"unknown split {split!r} (auto, random or temporal)")
+    if not (codes == SPLIT_CODES["valid"]).any() and valid_fraction > 0:
+        train = np.nonzero(codes == SPLIT_CODES["train"])[0]
+        pairs = torch.tensor(np.stack([users[train], train]))
+        _, valid = carve_validation(pairs, valid_fraction, seed + 1)
+        codes[valid[1].numpy()] = SPLIT_CODES["valid"]
+    return codes
+
+
+def load_snapshot(path: str | Path, *, split: str = "auto", test_fraction: float = 0.2,
+                  valid_fraction: float = 0.1, seed: int = 2024) -> HeteroData:
+    """The snapshot as HeteroData.
+
+    Node types ``user``, ``product``, ``category`` (``ids``: graph ids in index order; ``x``:
+    features). Edge types: ``(user, bought, product)`` with ``weight``, ``ts``, ``split`` (codes of
+    :data:`graphrec.interactions.SPLIT_CODES`, see :func:`assign_split`) and its reverse
+    ``(product, rev_bought, user)`` holding **training edges only** (message passing must never
+    see valid/test edges); ``(user, friend, user)`` in both directions; ``(user, follows, user)``
+    and ``(user, followed_by, user)``; ``(product, in_category, category)`` and
+    ``(category, has_product, product)``; ``(category, subcategory_of, category)`` and
+    ``(category, parent_of, category)``; viewed/rated like bought when present.
+    """
+    root = Path(path)
+    meta_path = root / "meta.json"
+    if not meta_path.is_file():
+        raise SnapshotError(f"{root} is not a snapshot: no meta.json (create one with `graphrec export`)")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("snapshot_format") != SNAPSHOT_FORMAT:
+        raise SnapshotError(f"{root}: snapshot_format {meta.get('snapshot_format')!r}, expected "
+                            f"{SNAPSHOT_FORMAT}; export it again")
+    data = HeteroData()
+    data.snapshot_id = meta["snapshot_id"]
+    data.meta = meta
+    nodes = {name: _read(root / "nodes" / f"{name}.parquet") for name in ("user", "product", "category")}
+    for name, frame in nodes.items():
+        if not (frame["index"].to_numpy() == np.arange(len(frame))).all():
+            raise SnapshotError(f"{root}: nodes/{name}.parquet indices are not 0..n-1 in order")
+        data[name].num_nodes = len(frame)
+        data[name].ids = frame["id"].astype(str).tolist()
+    num_users, num_products = len(nodes["user"]), len(nodes["product"])
+
+    edges = {file: _read(root / "edges" / f"{file}.parquet") for file in EDGE_FILES.values()}
+    bought = edges["bought"]
+    codes = assign_split(bought, num_users, split=split, test_fraction=test_fraction,
+                         valid_fraction=valid_fraction, seed=seed)
+    store = data["user", "bought", "product"]
+    store.edge_index = _edge_index(bought)
+    store.weight = torch.tensor(bought["weight"].fillna(1.0).to_numpy(np.float32))
+    store.ts = torch.tensor(bought["ts"].fillna(-1).to_numpy(np.int64))
+    store.split = torch.tensor(codes)
+    train = store.edge_index[:, store.split == SPLIT_CODES["train"]]
+    data["product", "rev_bought", "user"].edge_index = train.flip(0)
+    for file in ("viewed", "rated"):
+        if len(edges[file]):
+            data["user", file, "product"].edge_index = _edge_index(edges[file])
+            data["user", file, "product"].weight = torch.tensor(
+                edges[file]["weight"].fillna(1.0).to_numpy(np.float32))
+    friend = _edge_index(edges["friend"])
+    data["user", "friend", "user"].edge_index = torch.cat([friend, friend.flip(0)], 1)
+    follows = _edge_index(edges["follows"])
+    data["user", "follows", "user"].edge_index = follows
+    data["user", "followed_by", "user"].edge_index = follows.flip(0)
+    in_cat = _edge_index(edges["in_category"])
+    data["product", "in_category", "category"].edge_index = in_cat
+    data["category", "has_product", "product"].edge_index = in_cat.flip(0)
+    sub = _edge_index(edges["subcategory_of"])
+    data["category", "subcategory_of", "category"].edge_index = sub
+    data["category", "parent_of", "category"].edge_index = sub.flip(0)
+
+    # Features (degrees from training edges only, so they leak nothing about test).
+    user_deg = torch.bincount(train[0], minlength=num_users).float()
+    friend_deg = torch.bincount(friend.flatten(), minlength=num_users).float()
+    item_deg = torch.bincount(train[1], minlength=num_products).float()
+    data["user"].x = torch.stack([user_deg.log1p(), friend_deg.log1p()], 1)
+    price = torch.tensor(pd.to_numeric(nodes["product"]["price"], errors="coerce").to_numpy(np.float32))
+    has_price = ~torch.isnan(price)
+    brand_codes, _ = pd.factorize(nodes["product"]["brand"])
+    data["product"].brand = torch.tensor(brand_codes, dtype=torch.long)  # -1: no brand
+    data["product"].x = torch.stack(
+        [torch.where(has_price, price, torch.zeros_like(price)).clamp(min=0).log1p(),
+         has_price.float(), item_deg.log1p()], 1)
+    cat_size = torch.bincount(in_cat[1], minlength=len(nodes["category"])).float()
+    data["category"].x = cat_size.log1p()[:, None]
+    return data
+
+
+def to_interactions(data: HeteroData) -> Interactions:
+    """The flat tensors training uses: bought pairs by split, social and category edges."""
+    store = data["user", "bought", "product"]
+    ei, split = store.edge_index, store.split
+    social = [data["user", "friend", "user"].edge_index, data["user", "follows", "user"].edge_index]
+    return Interactions(
+        num_users=data["user"].num_nodes,
+        num_items=data["product"].num_nodes,
+        train=ei[:, split == SPLIT_CODES["train"]],
+        valid=ei[:, split == SPLIT_CODES["valid"]],
+        test=ei[:, split == SPLIT_CODES["test"]],
+        social=torch.cat(social, 1),
+        item_category=data["product", "in_category", "category"].edge_index,
+        num_categories=data["category"].num_nodes,
+        user_ids=list(data["user"].ids),
+        item_ids=list(data["product"].ids),
+        category_ids=list(data["category"].ids),
+        snapshot_id=str(data.snapshot_id),
+    )
