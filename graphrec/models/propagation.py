@@ -58,3 +58,30 @@ def symmetric_csr(row: Tensor, col: Tensor, num_nodes: int, weight: Tensor | Non
 def bipartite_adjacency(users: Tensor, items: Tensor, num_users: int, num_items: int) -> Tensor:
     """Normalised user–item adjacency over ``num_users + num_items`` nodes (items offset)."""
     return symmetric_csr(users, items + num_users, num_users + num_items)
+
+
+class _SpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.adj_t = adj_t
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor]:  # type: ignore[override]
+        return None, None, ctx.adj_t @ grad.contiguous()
+
+
+def mean_adjacency(dst: Tensor, src: Tensor, num_dst: int, num_src: int) -> tuple[Tensor, Tensor]:
+    """Row-normalised ``[num_dst, num_src]`` CSR (mean over in-neighbours) and its transpose."""
+    deg = torch.bincount(dst, minlength=num_dst).float().clamp(min=1)
+    size = (num_dst, num_src)
+    coo = torch.sparse_coo_tensor(torch.stack([dst, src]), 1.0 / deg[dst], size,
+                                  check_invariants=False).coalesce()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()
+
+
+def aggregate(adj: tuple[Tensor, Tensor], x: Tensor) -> Tensor:
+    """``adj[0] @ x`` with the hand-written backward ``adj[1] @ grad`` (adj[1] = adj[0]^T)."""
+    return _SpMM.apply(adj[0], adj[1], x)

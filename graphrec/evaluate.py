@@ -1,0 +1,293 @@
+"""``graphrec evaluate``: a model artifact and its baselines under one protocol, with cold-start slices.
+
+Overall metrics follow LightGCN/SocialLGN (see :mod:`graphrec.ranking`): every test user, every
+product ranked, the user's known (train + valid) products masked. Slices:
+
+* ``cold_users``: test users with at most 5 known interactions, scored as usual.
+* ``zero_interaction_users``: a seeded sample of test users who have friends; at scoring time all
+  their purchases are hidden: they are embedded by :func:`graphrec.coldstart.fold_in_user` from
+  their friends only (exactly what the API does for a new user) and nothing is masked (the
+  recommender does not know what they bought). Scored on their test purchases.
+* ``cold_products``: test interactions with products that have no known interaction; those products
+  are embedded by :func:`graphrec.coldstart.fold_in_product` from their categories.
+
+Baselines run through the same code: ``popular`` (training counts), ``itemknn`` (item-item cosine
+over the known user-item matrix, all neighbours) and ``mf_bpr`` (matrix factorisation with BPR,
+i.e. LightGCN with zero layers, early-stopped on the same validation part).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+from graphrec.artifact import Artifact
+from graphrec.coldstart import fold_in_product, fold_in_user
+from graphrec.interactions import Interactions
+from graphrec.ranking import ScoreFn, UserItems, evaluate_scores
+
+COLD_USER_MAX = 5
+ZERO_SAMPLE = 300
+
+
+def category_means(item_emb: np.ndarray, item_categories: Sequence[Sequence[int]], num_categories: int,
+                   trained: np.ndarray) -> np.ndarray:
+    """Category embedding = mean final embedding of its products that have training interactions."""
+    dim = item_emb.shape[1]
+    sums = np.zeros((num_categories, dim), dtype=np.float64)
+    counts = np.zeros(num_categories)
+    for p, cats in enumerate(item_categories):
+        if trained[p]:
+            for c in cats:
+                sums[c] += item_emb[p]
+                counts[c] += 1
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
+def artifact_from_embeddings(data: Interactions, user_emb: np.ndarray, item_emb: np.ndarray,
+                             model: str = "embeddings") -> Artifact:
+    """An in-memory artifact over ``data``'s ids (for baselines and tests): same fold-in code path."""
+    trained = (data.popularity() > 0).numpy()
+    cats = data.item_categories()
+    return Artifact(
+        path=Path("."), manifest={"model": model, "snapshot_id": data.snapshot_id, "format_version": 1},
+        user_ids=data.user_ids or [str(i) for i in range(data.num_users)],
+        product_ids=data.item_ids or [str(i) for i in range(data.num_items)],
+        category_ids=data.category_ids or [str(i) for i in range(data.num_categories)],
+        user_emb=np.asarray(user_emb, np.float32), product_emb=np.asarray(item_emb, np.float32),
+        category_emb=category_means(np.asarray(item_emb), cats, data.num_categories, trained),
+        product_categories=cats, popularity=data.popularity().numpy())
+
+
+@dataclass
+class EvalContext:
+    """Everything the slices need, computed once per data set."""
+
+    data: Interactions
+    known: UserItems  # train + valid: masked at ranking time
+    test: UserItems
+    test_users: Tensor
+    cold_users: Tensor
+    zero_users: Tensor
+    friends: list[list[int]]
+    cold_items: Tensor  # bool [num_items]: no known interaction
+    cold_test: UserItems  # test pairs whose product is cold
+
+    @classmethod
+    def build(cls, data: Interactions, zero_sample: int = ZERO_SAMPLE, seed: int = 2024) -> "EvalContext":
+        known_pairs = torch.cat([data.train, data.valid], 1)
+        known = UserItems.from_pairs(known_pairs[0], known_pairs[1], data.num_users)
+        test = UserItems.from_pairs(data.test[0], data.test[1], data.num_users)
+        test_users = torch.nonzero(test.counts > 0).flatten()
+        cold_users = test_users[known.counts[test_users] <= COLD_USER_MAX]
+        friends: list[list[int]] = [[] for _ in range(data.num_users)]
+        for a, b in data.social.t().tolist():
+            if a != b:
+                friends[a].append(b)
+                friends[b].append(a)
+        friends = [sorted(set(f)) for f in friends]
+        with_friends = torch.tensor([u for u in test_users.tolist() if friends[u]], dtype=torch.long)
+        g = torch.Generator().manual_seed(seed)
+        pick = torch.randperm(with_friends.numel(), generator=g)[:zero_sample]
+        zero_users = with_friends[pick].sort().values
+        cold_items = torch.bincount(known_pairs[1], minlength=data.num_items) == 0
+        mask = cold_items[data.test[1]]
+        cold_test = UserItems.from_pairs(data.test[0, mask], data.test[1, mask], data.num_users)
+        return cls(data, known, test, test_users, cold_users, zero_users, friends, cold_items, cold_test)
+
+
+def _metrics(score: ScoreFn, ctx: EvalContext, ks: Sequence[int], users: Tensor,
+             known: UserItems | None = None, held_out: UserItems | None = None) -> dict[str, float]:
+    return evaluate_scores(score, ctx.known if known is None else known,
+                           ctx.test if held_out is None else held_out, ctx.data.num_items, ks, users)
+
+
+def evaluate_artifact(artifact: Artifact, ctx: EvalContext, ks: Sequence[int] = (10, 20)) -> dict[str, Any]:
+    """Overall and slice metrics of an artifact (real or in-memory) on ``ctx``'s test pairs."""
+    data = ctx.data
+    user_rows = _rows(artifact.user_index, data.user_ids, data.num_users)
+    item_rows = _rows(artifact.product_index, data.item_ids, data.num_items)
+    U = torch.from_numpy(np.ascontiguousarray(artifact.user_emb[user_rows]))
+    P = torch.from_numpy(np.ascontiguousarray(artifact.product_emb[item_rows]))
+
+    def score(rows: Tensor) -> Tensor:
+        return U[rows] @ P.T
+
+    out: dict[str, Any] = {"overall": _metrics(score, ctx, ks, ctx.test_users), "slices": {}}
+    out["slices"]["cold_users"] = _metrics(score, ctx, ks, ctx.cold_users)
+
+    # Zero-interaction users: friends-only fold-in, the same function the API calls.
+    ids = data.user_ids or [str(i) for i in range(data.num_users)]
+    zero = ctx.zero_users.tolist()
+    Z = torch.from_numpy(np.stack([fold_in_user(artifact, friends=[ids[f] for f in ctx.friends[u]])
+                                   for u in zero]) if zero else np.zeros((0, U.shape[1]), np.float32))
+    pos = {u: k for k, u in enumerate(zero)}
+    zero_rows = torch.tensor([pos[u] for u in zero], dtype=torch.long)
+    zero_score = lambda rows: Z[torch.tensor([pos[int(r)] for r in rows])] @ P.T  # noqa: E731
+    out["slices"]["zero_interaction_users"] = evaluate_scores(
+        zero_score, None, ctx.test, data.num_items, ks, ctx.zero_users) if len(zero_rows) else {}
+
+    # Cold products: replace their (untrained) embeddings by the category fold-in.
+    cold = torch.nonzero(ctx.cold_items).flatten().tolist()
+    if cold and ctx.cold_test.indices.numel():
+        cats = data.item_categories()
+        cat_ids = data.category_ids or [str(i) for i in range(data.num_categories)]
+        P_cold = P.clone()
+        P_cold[cold] = torch.from_numpy(np.stack(
+            [fold_in_product(artifact, categories=[cat_ids[c] for c in cats[p]]) for p in cold]))
+        users = torch.nonzero(ctx.cold_test.counts > 0).flatten()
+        out["slices"]["cold_products"] = evaluate_scores(lambda rows: U[rows] @ P_cold.T, ctx.known,
+                                                         ctx.cold_test, data.num_items, ks, users)
+    else:
+        out["slices"]["cold_products"] = {"n_users": 0}
+    return out
+
+
+def _rows(index: dict[str, int], ids: list[str], n: int) -> np.ndarray:
+    if not ids:
+        return np.arange(n)
+    missing = [i for i in ids if i not in index]
+    if missing:
+        raise ValueError(f"{len(missing)} ids of the snapshot are not in the artifact (e.g. {missing[0]!r}); "
+                         "evaluate an artifact with the snapshot it was trained on")
+    return np.fromiter((index[i] for i in ids), np.int64, len(ids))
+
+
+# -- baselines --------------------------------------------------------------------------------------
+
+def _score_metrics(score: ScoreFn, ctx: EvalContext, ks: Sequence[int],
+                   zero_score: ScoreFn) -> dict[str, Any]:
+    out: dict[str, Any] = {"overall": _metrics(score, ctx, ks, ctx.test_users), "slices": {}}
+    out["slices"]["cold_users"] = _metrics(score, ctx, ks, ctx.cold_users)
+    out["slices"]["zero_interaction_users"] = evaluate_scores(zero_score, None, ctx.test,
+                                                              ctx.data.num_items, ks, ctx.zero_users)
+    users = torch.nonzero(ctx.cold_test.counts > 0).flatten()
+    out["slices"]["cold_products"] = evaluate_scores(score, ctx.known, ctx.cold_test, ctx.data.num_items,
+                                                     ks, users) if users.numel() else {"n_users": 0}
+    return out
+
+
+def popular_baseline(ctx: EvalContext, ks: Sequence[int]) -> dict[str, Any]:
+    pop = torch.bincount(ctx.data.train[1], minlength=ctx.data.num_items).float()
+    score = lambda rows: pop.expand(len(rows), -1).clone()  # noqa: E731
+    return _score_metrics(score, ctx, ks, score)
+
+
+def itemknn_baseline(ctx: EvalContext, ks: Sequence[int]) -> dict[str, Any]:
+    """score(u, i) = sum over u's known items j of cos(i, j), cosine over the known user-item matrix.
+
+    Computed as ((R_u D^-1/2) R^T)(R D^-1/2) per block of users, never materialising item x item.
+    Users with no history (zero-interaction slice) fall back to popularity.
+    """
+    d = ctx.data
+    known = torch.cat([d.train, d.valid], 1).numpy()
+    R = sp.csr_matrix((np.ones(known.shape[1], np.float32), (known[0], known[1])),
+                      shape=(d.num_users, d.num_items))
+    inv = 1.0 / np.sqrt(np.maximum(np.asarray(R.sum(0)).ravel(), 1.0))
+    Rn = (R @ sp.diags(inv.astype(np.float32))).tocsr()
+    RT = R.T.tocsr()
+
+    def score(rows: Tensor) -> Tensor:
+        a = (Rn[rows.numpy()] @ RT).tocsr()  # [B, users]
+        return torch.from_numpy(np.asarray((a @ Rn).todense(), dtype=np.float32)) * torch.from_numpy(
+            inv.astype(np.float32))
+
+    pop = torch.bincount(d.train[1], minlength=d.num_items).float()
+    return _score_metrics(score, ctx, ks, lambda rows: pop.expand(len(rows), -1).clone())
+
+
+def mf_bpr_baseline(ctx: EvalContext, ks: Sequence[int], time_budget_s: float = 120.0,
+                    seed: int = 2024) -> dict[str, Any]:
+    """MF trained with BPR (LightGCN with no propagation layer), early-stopped on validation."""
+    from graphrec.train import TrainConfig, train
+
+    cfg = TrainConfig(model="lightgcn", layers=0, loss="bpr", lr=0.005, batch_size=2048, reg=1e-4,
+                      epochs=300, patience=5, eval_every=2, time_budget_s=time_budget_s, seed=seed)
+    result = train(ctx.data, cfg)
+    art = artifact_from_embeddings(ctx.data, result.user_emb.numpy(), result.item_emb.numpy(), "mf_bpr")
+    out = evaluate_artifact(art, ctx, ks)
+    out["train_seconds"] = round(result.train_seconds, 1)
+    return out
+
+
+BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
+    "popular": popular_baseline,
+    "itemknn": itemknn_baseline,
+    "mf_bpr": mf_bpr_baseline,
+}
+
+
+def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20),
+             baselines: Sequence[str] = tuple(BASELINES), zero_sample: int = ZERO_SAMPLE,
+             seed: int = 2024) -> dict[str, Any]:
+    """The JSON report of ``graphrec evaluate``."""
+    t0 = time.perf_counter()
+    ctx = EvalContext.build(data, zero_sample, seed)
+    report = evaluate_artifact(artifact, ctx, ks)
+    report["model"] = artifact.model
+    report["snapshot_id"] = data.snapshot_id
+    report["n_test_users"] = int(ctx.test_users.numel())
+    report["slice_sizes"] = {"cold_users": int(ctx.cold_users.numel()),
+                             "zero_interaction_users": int(ctx.zero_users.numel()),
+                             "cold_products": int(ctx.cold_items[data.test[1]].sum())}
+    report["eval_seconds"] = round(time.perf_counter() - t0, 2)
+    report["baselines"] = {}
+    for name in baselines:
+        t1 = time.perf_counter()
+        report["baselines"][name] = BASELINES[name](ctx, ks)
+        report["baselines"][name]["seconds"] = round(time.perf_counter() - t1, 2)
+    return report
+
+
+# -- plot -------------------------------------------------------------------------------------------
+
+def curves(artifact: Artifact, data: Interactions, ks: Sequence[int] = (1, 5, 10, 20, 50, 100),
+           baselines: Sequence[str] = ("popular", "itemknn"), zero_sample: int = ZERO_SAMPLE,
+           seed: int = 2024) -> dict[str, dict[str, dict[str, float]]]:
+    """Metrics at many k for the model, its slices and the (cheap) baselines: what --plot draws."""
+    ctx = EvalContext.build(data, zero_sample, seed)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    model = evaluate_artifact(artifact, ctx, ks)
+    out[artifact.model] = model["overall"]
+    for name, values in model["slices"].items():
+        if values.get("n_users"):
+            out[f"{artifact.model}: {name}"] = values
+    for name in baselines:
+        b = BASELINES[name](ctx, ks)
+        out[name] = b["overall"]
+        out[f"{name}: zero_interaction_users"] = b["slices"]["zero_interaction_users"]
+    return out
+
+
+def plot(curve_data: dict[str, dict[str, dict[str, float]]] | dict[str, dict[str, float]], path: str | Path,
+         ks: Sequence[int] = (1, 5, 10, 20, 50, 100)) -> Path:
+    """Recall@K and NDCG@K curves, one line per model / baseline / slice, to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, m in curve_data.items():
+        style = "--" if ":" in name else "-"
+        for ax, metric in zip(axes, ("recall", "ndcg")):
+            ax.plot(ks, [m[f"{metric}@{k}"] for k in ks], style, marker="o", ms=3, label=name)
+    for ax, metric in zip(axes, ("Recall@K", "NDCG@K")):
+        ax.set_xscale("log")
+        ax.set_xticks(list(ks), [str(k) for k in ks])
+        ax.set_xlabel("K")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

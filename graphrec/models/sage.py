@@ -1,0 +1,109 @@
+"""Inductive heterogeneous GraphSAGE link predictor over users, products, categories and friends.
+
+Users have **no ID embedding**: a user is their (degree) features plus what GraphSAGE aggregates
+from the products they bought and from their friends, so a user who did not exist at training time
+is embedded from their edges alone. Products have an ID embedding (the catalogue is what is
+learned) plus their features and, through ``in_category``, their categories' learned embeddings,
+which is what embeds a new product.
+
+Each layer is GraphSAGE with the mean aggregator per relation, summed per destination type (what
+``HeteroConv({rel: SAGEConv(aggr="mean")}, aggr="sum")`` computes)::
+
+    h_dst = W_root x_dst + sum_rel W_rel mean_{src in N_rel(dst)} x_src
+
+written here with CSR mean-adjacencies and a hand-written backward: PyG's SAGEConv costs 4-5x
+more per step on a 2-core CPU (scatter-based messages). As in LightGCN, no non-linearity between
+layers, and the output is the mean of the layer outputs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from graphrec.models.propagation import aggregate, mean_adjacency
+
+if TYPE_CHECKING:
+    from graphrec.interactions import Interactions
+    from graphrec.train import TrainConfig
+
+EdgeType = tuple[str, str, str]
+NODE_TYPES = ("user", "product", "category")
+
+
+class HeteroSAGELayer(nn.Module):
+    def __init__(self, edge_types: list[EdgeType], dim: int) -> None:
+        super().__init__()
+        self.edge_types = edge_types
+        self.root = nn.ModuleDict({t: nn.Linear(dim, dim) for t in NODE_TYPES})
+        self.rel = nn.ModuleDict({"__".join(et): nn.Linear(dim, dim, bias=False) for et in edge_types})
+
+    def forward(self, x: dict[str, Tensor], adjs: dict[EdgeType, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+        out = {t: self.root[t](x[t]) for t in x}
+        for et in self.edge_types:
+            src, _, dst = et
+            out[dst] = out[dst] + self.rel["__".join(et)](aggregate(adjs[et], x[src]))
+        return out
+
+
+class HeteroSAGE(nn.Module):
+    def __init__(self, num_users: int, num_items: int, num_categories: int,
+                 edges: dict[EdgeType, Tensor], user_x: Tensor, item_x: Tensor, dim: int = 64,
+                 num_layers: int = 2, init_std: float = 0.1) -> None:
+        super().__init__()
+        self.num_users, self.num_items = num_users, num_items
+        sizes = {"user": num_users, "product": num_items, "category": max(num_categories, 1)}
+        # Graph structure is data (training edges only), not parameters.
+        self.adjs = {et: mean_adjacency(ei[1], ei[0], sizes[et[2]], sizes[et[0]]) for et, ei in edges.items()}
+        self.user_x, self.item_x = user_x, item_x
+        self.item_emb = nn.Embedding(num_items, dim)
+        self.cat_emb = nn.Embedding(sizes["category"], dim)
+        nn.init.normal_(self.item_emb.weight, std=init_std)
+        nn.init.normal_(self.cat_emb.weight, std=init_std)
+        self.user_in = nn.Linear(user_x.shape[1], dim)
+        self.item_in = nn.Linear(item_x.shape[1], dim)
+        self.layers = nn.ModuleList(HeteroSAGELayer(list(edges), dim) for _ in range(num_layers))
+
+    @classmethod
+    def from_interactions(cls, data: "Interactions", config: "TrainConfig") -> "HeteroSAGE":
+        u, i = data.train
+        social = data.social
+        edges: dict[EdgeType, Tensor] = {
+            ("user", "bought", "product"): data.train,
+            ("product", "rev_bought", "user"): data.train.flip(0),
+        }
+        if social.numel():
+            edges[("user", "friend", "user")] = torch.cat([social, social.flip(0)], 1)
+        if data.item_category.numel():
+            edges[("product", "in_category", "category")] = data.item_category
+            edges[("category", "has_product", "product")] = data.item_category.flip(0)
+        # Degree features from training edges only (no leakage), log-scaled.
+        user_x = torch.stack([torch.bincount(u, minlength=data.num_users).float().log1p(),
+                              torch.bincount(social.flatten(), minlength=data.num_users).float().log1p()], 1)
+        item_x = torch.bincount(i, minlength=data.num_items).float().log1p()[:, None]
+        return cls(data.num_users, data.num_items, data.num_categories, edges, user_x, item_x,
+                   config.dim, config.layers, config.init_std)
+
+    def to(self, *args, **kwargs):  # type: ignore[override]
+        out = super().to(*args, **kwargs)
+        self.adjs = {k: (a.to(*args, **kwargs), b.to(*args, **kwargs)) for k, (a, b) in self.adjs.items()}
+        self.user_x, self.item_x = self.user_x.to(*args, **kwargs), self.item_x.to(*args, **kwargs)
+        return out
+
+    def ego(self, users: Tensor, items: Tensor) -> tuple[Tensor, Tensor]:
+        """Layer-0 representations of a batch, for L2 regularisation."""
+        return self.user_in(self.user_x[users]), self.item_emb.weight[items]
+
+    def forward(self) -> tuple[Tensor, Tensor]:
+        x = {"user": self.user_in(self.user_x),
+             "product": self.item_emb.weight + self.item_in(self.item_x),
+             "category": self.cat_emb.weight}
+        total = {t: x[t] for t in ("user", "product")}
+        for layer in self.layers:
+            x = layer(x, self.adjs)
+            for t in total:
+                total[t] = total[t] + x[t]
+        n = len(self.layers) + 1
+        return total["user"] / n, total["product"] / n
