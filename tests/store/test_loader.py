@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from graphrec.cli import app as cli
 from graphrec.store.loader import InvalidInput, database_counts, load_directory
 from graphrec.store.query import run_read
+from conftest import wipe
 from ingest.shop import BAD_CASES, BASE_NODES, BASE_RELS, write_bad_shop, write_shop
 
 pytestmark = pytest.mark.integration
@@ -55,15 +56,24 @@ def test_loading_twice_changes_nothing(empty_db, tmp_path):
     assert (database_counts(empty_db), rows(empty_db, snapshot)) == first
 
 
+@pytest.fixture
+def base_db(driver, tmp_path_factory):
+    """The database holding exactly the base shop; loaded only when it does not (bad loads write nothing)."""
+    if database_counts(driver) != (BASE_NODES, BASE_RELS):
+        wipe(driver)
+        load_directory(driver, write_shop(tmp_path_factory.mktemp("base")), progress=False)
+    return driver
+
+
 @pytest.mark.parametrize("case, expected", [(c[1], c[2]) for c in BAD_CASES], ids=[c[0] for c in BAD_CASES])
-def test_bad_input_writes_nothing(empty_db, tmp_path, case, expected):
-    load_directory(empty_db, write_shop(tmp_path / "good"), progress=False)
-    before = database_counts(empty_db)
+def test_bad_input_writes_nothing(base_db, tmp_path, case, expected):
+    before = database_counts(base_db)
+    assert before == (BASE_NODES, BASE_RELS)
     with pytest.raises(InvalidInput) as refused:
-        load_directory(empty_db, write_bad_shop(tmp_path / "bad", case), progress=False)
+        load_directory(base_db, write_bad_shop(tmp_path / "bad", case), progress=False)
     assert str(refused.value).splitlines()[0].startswith(expected)
-    assert database_counts(empty_db) == before
-    assert rows(empty_db, "MATCH (u:User {id: 'u9'}) RETURN count(u)") == [[0]]
+    assert database_counts(base_db) == before
+    assert rows(base_db, "MATCH (u:User {id: 'u9'}) RETURN count(u)") == [[0]]
 
 
 def test_skip_invalid_loads_the_rest_and_accounts_for_every_row(empty_db, tmp_path):
