@@ -8,6 +8,8 @@ afterwards; this process is only the load generator. Load is open-loop: request 
 ``start + i / rate`` whether or not earlier ones have answered, so a slow server cannot slow the
 load down and hide its own latency (no coordinated omission). Latency is measured from the
 scheduled send time; "late" counts requests this client could not send within 5 ms of schedule.
+The default client is a lean HTTP/1.1 keep-alive client (``--client httpx`` for httpx.AsyncClient,
+which costs more CPU per request than the server on a 2-core machine).
 
 Scenarios: recommendations with explanations (random trained users), friends-bought promotions,
 and cold start (POST /users with 3 friends and 1 purchase, then GET its recommendations). Users
@@ -25,15 +27,108 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-Request = Callable[[httpx.AsyncClient, int], Awaitable[dict[str, float]]]
+
+
+class Client:
+    """What the scenarios need from an HTTP client: GET with a query, POST with JSON."""
+
+    async def get(self, path: str, params: dict | None = None) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    async def post(self, path: str, body: dict) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        pass
+
+
+class HttpxClient(Client):
+    """httpx.AsyncClient: the reference client (about 2-3 ms of CPU per request)."""
+
+    def __init__(self, url: str) -> None:
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        self.client = httpx.AsyncClient(base_url=url, timeout=30, limits=limits)
+
+    async def get(self, path: str, params: dict | None = None) -> tuple[int, Any]:
+        r = await self.client.get(path, params=params)
+        return r.status_code, r.json()
+
+    async def post(self, path: str, body: dict) -> tuple[int, Any]:
+        r = await self.client.post(path, json=body)
+        return r.status_code, r.json()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class RawClient(Client):
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams (a pool of connections).
+
+    On a 2-core machine the load generator competes with the server for CPU; httpx spends more
+    CPU per request than the server does, which would measure the client. This one spends a
+    tenth of that. It speaks just what the API answers: Content-Length bodies, JSON.
+    """
+
+    def __init__(self, url: str, connections: int = 64) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.size = connections
+        self.pool: asyncio.Queue = asyncio.Queue()
+        self.opened = 0
+
+    async def _conn(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.pool.empty() and self.opened < self.size:
+            self.opened += 1
+            return await asyncio.open_connection(self.host, self.port)
+        return await self.pool.get()
+
+    async def _request(self, method: str, target: str, body: bytes = b"") -> tuple[int, Any]:
+        reader, writer = await self._conn()
+        try:
+            head = (f"{method} {target} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n"
+                    + ("Content-Type: application/json\r\n" if body else "") + "\r\n")
+            writer.write(head.encode() + body)
+            status_line = await reader.readline()
+            status = int(status_line.split()[1])
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            payload = await reader.readexactly(length)
+        except Exception:
+            writer.close()
+            self.opened -= 1
+            raise
+        self.pool.put_nowait((reader, writer))
+        return status, json.loads(payload) if payload else None
+
+    async def get(self, path: str, params: dict | None = None) -> tuple[int, Any]:
+        query = ("?" + urllib.parse.urlencode(params)) if params else ""
+        return await self._request("GET", path + query)
+
+    async def post(self, path: str, body: dict) -> tuple[int, Any]:
+        return await self._request("POST", path, json.dumps(body).encode())
+
+    async def close(self) -> None:
+        while not self.pool.empty():
+            _, writer = self.pool.get_nowait()
+            writer.close()
+
+
+Request = Callable[[Client, int], Awaitable[dict[str, float]]]
 
 
 @dataclass
@@ -48,7 +143,7 @@ class Result:
     error_samples: list[str] = field(default_factory=list)
 
 
-async def run_open_loop(client: httpx.AsyncClient, name: str, request: Request, rate: float,
+async def run_open_loop(client: Client, name: str, request: Request, rate: float,
                         duration: float, offset: int = 0) -> Result:
     """Send ``rate * duration`` requests on schedule (numbered from ``offset``); latencies in ms."""
     loop = asyncio.get_running_loop()
@@ -83,40 +178,40 @@ async def run_open_loop(client: httpx.AsyncClient, name: str, request: Request, 
     return result
 
 
-async def timed_get(client: httpx.AsyncClient, url: str, **params) -> tuple[dict, float]:
+async def timed_get(client: Client, url: str, **params) -> tuple[dict, float]:
     t0 = time.perf_counter()
-    r = await client.get(url, params=params)
+    status, body = await client.get(url, params)
     ms = (time.perf_counter() - t0) * 1000
-    if r.status_code != 200:
-        raise RuntimeError(f"GET {url} -> {r.status_code} {r.text[:120]}")
-    return r.json(), ms
+    if status != 200:
+        raise RuntimeError(f"GET {url} -> {status} {str(body)[:120]}")
+    return body, ms
 
 
 def scenarios(users: list[str], products: list[str], run: str, k: int) -> dict[str, Request]:
     rng = random.Random(2024)
     picks = [rng.choice(users) for _ in range(100_000)]
 
-    async def recommendations(client: httpx.AsyncClient, i: int) -> dict[str, float]:
+    async def recommendations(client: Client, i: int) -> dict[str, float]:
         user = picks[i % len(picks)]
         body, ms = await timed_get(client, f"/users/{user}/recommendations", k=k, explain="true")
         if not any(item["explanations"] for item in body["items"]):
             raise RuntimeError(f"no explained items for user {user}")
         return {"GET": ms}
 
-    async def friends_bought(client: httpx.AsyncClient, i: int) -> dict[str, float]:
+    async def friends_bought(client: Client, i: int) -> dict[str, float]:
         _, ms = await timed_get(client, f"/users/{picks[i % len(picks)]}/promos/friends-bought", k=k)
         return {"GET": ms}
 
-    async def cold_start(client: httpx.AsyncClient, i: int) -> dict[str, float]:
+    async def cold_start(client: Client, i: int) -> dict[str, float]:
         r_ = random.Random(i)
         user = f"bench-{run}-{i}"
         body = {"user_id": user, "friends": r_.sample(users, 3),
                 "interactions": [{"product_id": r_.choice(products), "kind": "purchase"}]}
         t0 = time.perf_counter()
-        r = await client.post("/users", json=body)
+        status, answer = await client.post("/users", body)
         post_ms = (time.perf_counter() - t0) * 1000
-        if r.status_code != 201:
-            raise RuntimeError(f"POST /users -> {r.status_code} {r.text[:120]}")
+        if status != 201:
+            raise RuntimeError(f"POST /users -> {status} {str(answer)[:120]}")
         recs, get_ms = await timed_get(client, f"/users/{user}/recommendations", k=k, explain="true")
         if recs["source"] != "fold_in" or not recs["items"]:
             raise RuntimeError(f"new user {user} not recommendable: {recs['source']}")
@@ -188,9 +283,9 @@ def cleanup(run: str) -> int:
 
 
 async def main_async(args: argparse.Namespace, url: str, users: list[str], products: list[str], run: str) -> list[Result]:
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        health = (await client.get("/health")).json()
+    client: Client = RawClient(url) if args.client == "raw" else HttpxClient(url)
+    try:
+        _, health = await client.get("/health")
         print(f"server: model {health['model']['kind']} ({health['model']['snapshot_id']}), graph {health['graph']}",
               file=sys.stderr)
         all_scenarios = scenarios(users, products, run, args.k)
@@ -204,6 +299,8 @@ async def main_async(args: argparse.Namespace, url: str, users: list[str], produ
             print(f"{name}: {result.sent} sent, {result.errors} errors {result.error_samples}", file=sys.stderr)
             results.append(result)
         return results
+    finally:
+        await client.close()
 
 
 def main() -> None:
@@ -218,6 +315,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run only scenarios whose name contains one of these")
     parser.add_argument("--cleanup", action="store_true", help="delete the users cold start created")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="load generator's HTTP client (raw: a lean keep-alive client; httpx: httpx.AsyncClient)")
     args = parser.parse_args()
 
     from graphrec.artifact import Artifact
@@ -245,6 +344,7 @@ def main() -> None:
     # Other work on the machine shares the cores with the server and this client: say how much.
     load = f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after"
     print(f"\nGraphRec API, {os.cpu_count()} cores ({load}), {args.duration:g} s per scenario, open loop, "
+          f"{args.client} client, "
           f"latency from scheduled send time unless noted\n")
     print(table(results))
     if args.json:
