@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from api.schemas import PromosOut, RecommendationsOut
 from graphrec.store.query import run_read
 
 pytestmark = pytest.mark.integration
@@ -25,6 +26,7 @@ def test_recommendations_exclude_bought_and_every_path_exists(live, shop_db, wal
         r = live.client.get(f"/users/{user}/recommendations", params={"k": 8})
         assert r.status_code == 200, r.text
         body = r.json()
+        RecommendationsOut.model_validate(body)  # the hot path skips re-validation: check the contract here
         assert body["source"] == "model" and len(body["items"]) == 8
         ids = [i["product_id"] for i in body["items"]]
         assert not set(ids) & bought_by(shop_db, user)
@@ -55,3 +57,9 @@ def test_filters_and_validation(live):
     assert fallback["source"] == "popular" and fallback["warnings"]
     popular = live.client.get("/products/popular", params={"k": 3}).json()
     assert [i["product_id"] for i in fallback["items"]] == [i["product_id"] for i in popular["items"]]
+
+
+def test_promos_match_their_schema(live):
+    body = live.client.get("/users/u00/promos/friends-bought", params={"k": 5}).json()
+    assert body["items"] and PromosOut.model_validate(body)
+    assert body["items"][0]["last_bought"].startswith("2024-03-")
