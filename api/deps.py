@@ -13,15 +13,17 @@ from graphrec.serving.analyst import NamedQuery
 from graphrec.serving.service import Service
 
 
-def get_service(request: Request) -> Service:
+# Dependencies are ``async def`` though they never await: FastAPI runs a plain ``def`` dependency
+# in a worker thread, a hop that costs more than the whole recommendation on a busy 2-core machine.
+async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
-def get_queries(request: Request) -> dict[str, NamedQuery]:
+async def get_queries(request: Request) -> dict[str, NamedQuery]:
     return request.app.state.queries
 
 
-def require_api_key(
+async def require_api_key(
     request: Request,
     x_api_key: Annotated[str | None, Header(alias="X-API-Key", description="The analyst API key")] = None,
 ) -> None:
