@@ -192,13 +192,13 @@ class Explainer:
         if not buyers:
             return None
         sims = art.user_emb[[art.user_index[b] for b in buyers]] @ user_vector
-        mine = idx.bought.get(user_id, {})
+        mine = idx.bought.get(user_id, {}).keys()
         for i in np.argsort(-sims, kind="stable")[:SIMILAR_USER_TRIES]:
             other = buyers[int(i)]
-            theirs = idx.bought.get(other, {})
-            q = next((q for q in ranked_q if q in theirs and q != pid), None)
-            if q is None or q not in mine:
+            shared = mine & idx.bought.get(other, {}).keys()  # set intersection in C, then order
+            if not shared:
                 continue
+            q = next(q for q in ranked_q if q in shared)
             text = (f"{idx.user_label(other)}, whose taste is close to yours (you both bought "
                     f"{idx.product_label(q)}), bought {idx.product_label(pid)}")
             path = [_node(schema.USER, user_id), _rel(schema.BOUGHT), _node(schema.PRODUCT, q),
