@@ -185,6 +185,7 @@ class HealthOut(BaseModel):
     graph_loaded: bool
     model: ModelInfo
     graph: dict[str, int] | None
+    started_at: str
     live: dict[str, int]
 
 

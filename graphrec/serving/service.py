@@ -99,18 +99,19 @@ class Service:
             self._last_attempt = time.monotonic()
             with graph_call(self.driver) as driver:
                 index = GraphIndex.load(driver, self.database)
-            for pid, cats in index.product_categories.items():
-                self.recommender.set_product_attributes(pid, index.product_prices.get(pid), cats)
-            # Products created (or loaded) after training become recommendable from their categories.
-            self.recommender.add_products([
-                (pid, index.product_categories[pid], index.product_prices.get(pid),
-                 sorted(index.buyers.get(pid, ())))
-                for pid in sorted(set(index.product_names) - set(self.recommender.product_rows))])
-            # Cold users' vectors are recomputed lazily from the new index.
-            for uid in list(self.recommender.user_vectors):
-                if uid not in self.artifact.user_index:
-                    del self.recommender.user_vectors[uid]
-            self.index = index
+            with self.recommender.lock:
+                for pid, cats in index.product_categories.items():
+                    self.recommender.set_product_attributes(pid, index.product_prices.get(pid), cats)
+                # Products created (or loaded) after training become recommendable from their categories.
+                self.recommender.add_products([
+                    (pid, index.product_categories[pid], index.product_prices.get(pid),
+                     sorted(index.buyers.get(pid, ())))
+                    for pid in sorted(set(index.product_names) - set(self.recommender.product_rows))])
+                # Cold users' vectors are recomputed lazily from the new index.
+                for uid in list(self.recommender.user_vectors):
+                    if uid not in self.artifact.user_index:
+                        del self.recommender.user_vectors[uid]
+                self.index = index
             # The index is millions of long-lived objects; a full GC pass over them costs tens of
             # milliseconds, every few thousand requests. Freezing moves them out of GC's sight.
             gc.collect()
@@ -176,9 +177,6 @@ class Service:
         elif self.index.has_user(user_id):
             self._fold_in(user_id)
 
-    def known_user(self, user_id: str) -> bool:
-        return self.recommender.knows_user(user_id) or self.index.has_user(user_id)
-
     # -- recommendations ---------------------------------------------------------------------------
     def recommend(self, user_id: str, k: int = 10, filters: Filters = Filters(), explain: bool = True,
                   fallback: str | None = None, reload: bool = True) -> Recommendations:
@@ -187,7 +185,7 @@ class Service:
         with self.index.lock:
             vec, source = self.user_vector(user_id)
             if vec is None:
-                if not graph:
+                if not graph and fallback != "popular":
                     raise GraphUnavailable(
                         f"user {user_id!r} is not in the model and the graph database (Neo4j), which "
                         "could know them, is unavailable right now; try again later")
@@ -334,6 +332,7 @@ class Service:
                 "products": len(self.artifact.product_ids),
             },
             "graph": self.index.counts() if self.index.loaded else None,
+            "started_at": self.started_at.isoformat(timespec="seconds"),
             "live": {"users_folded_in": sum(1 for u in self.recommender.user_vectors
                                             if u not in self.artifact.user_index),
                      "products_added": len(self.recommender.product_ids) - len(self.artifact.product_ids)},
