@@ -1,0 +1,94 @@
+"""Neo4j going down under a running service, and coming back: through a TCP proxy we can cut."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from api.main import create_app
+from graphrec.neo4j.server import free_port
+from graphrec.store.driver import neo4j_uri
+
+pytestmark = pytest.mark.integration
+
+
+class CuttableProxy:
+    """Forwards 127.0.0.1:port to Neo4j's Bolt port until ``cut()``; ``restore()`` listens again."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.listener: socket.socket | None = None
+
+    def restore(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        with self.lock:
+            for s in [self.listener, *self.sockets]:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self.sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            with self.lock:
+                self.sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
+def test_outage_after_startup_then_recovery(shop_db, shop_artifact, neo4j_settings, kit):
+    host_port = neo4j_uri(neo4j_settings).rsplit("/", 1)[1]
+    host, port = host_port.rsplit(":", 1)
+    proxy = CuttableProxy((host, int(port)))
+    proxy.restore()
+    password = neo4j_settings.neo4j_password or None
+    settings = kit.settings_for(neo4j_settings).model_copy(
+        update={"neo4j_uri": f"bolt://127.0.0.1:{proxy.port}", "neo4j_password": password})
+    with kit.LiveServer(create_app(settings, shop_artifact)) as server:
+        before = server.client.get("/users/u02/recommendations", params={"k": 5}).json()
+        assert before["items"][0]["explanations"]
+        proxy.cut()
+        # The model and the in-memory graph still answer, explanations included; writes cannot.
+        during = server.client.get("/users/u02/recommendations", params={"k": 5}).json()
+        assert during == before
+        assert server.client.get("/users/u02/promos/friends-bought").status_code == 200
+        r = server.client.post("/users", json={"user_id": "while-down", "friends": ["u01"]})
+        assert r.status_code == 503 and "unavailable" in r.json()["detail"]
+        assert server.client.post("/graph/query", json={"query": "RETURN 1"},
+                                  headers={"X-API-Key": kit.API_KEY}).status_code == 503
+        assert server.client.get("/health").json()["status"] == "degraded"
+        assert server.client.get("/users/while-down/recommendations").status_code == 404
+        proxy.restore()
+        r = server.client.post("/users", json={"user_id": "after-outage", "friends": ["u01"]})
+        assert r.status_code == 201, r.text
+        assert server.client.get("/health").json()["status"] == "ok"
+    proxy.cut()
