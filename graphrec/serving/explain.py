@@ -12,8 +12,8 @@ Kinds, most informative first; an item gets up to three, the first ones that exi
 * ``same_category``   you -BOUGHT-> q -IN_CATEGORY-> category <-IN_CATEGORY- product
 * ``co_purchase``     you -BOUGHT-> q <-BOUGHT- shopper -BOUGHT-> product  (q: your purchase most
                       similar to the product; "people who bought q also bought this")
-* ``similar_user``    same shape, through the buyer of the product whose taste (model vector) is
-                      closest to yours
+* ``similar_user``    same shape, through a buyer of the product among your nearest neighbours by
+                      model vector (the closest one who shares a purchase with you)
 * ``friend_of_friend`` you -FRIEND- friend -FRIEND- their friend -BOUGHT-> product (cold users)
 * ``friend_of_buyer`` you -BOUGHT-> q <-BOUGHT- someone -FRIEND- buyer -BOUGHT-> product (rare products)
 * ``category``        product -IN_CATEGORY-> category (a category you chose, else its most specific)
@@ -33,8 +33,8 @@ from graphrec.serving.recommender import Recommender
 MAX_EXPLANATIONS = 3
 # Purchases of the user tried, most similar first, when looking for a co-purchase.
 CO_PURCHASE_TRIES = 10
-# Buyers of a product tried, most similar taste first, when looking for a similar user.
-SIMILAR_USER_TRIES = 25
+# "Similar users" are the user's nearest neighbours by model vector, computed once per request.
+SIMILAR_USERS = 100
 # Buyers of a rarely bought product whose friends are searched for a shared purchase.
 BUYERS_TRIED = 20
 
@@ -60,6 +60,20 @@ def _rel(rel: schema.RelType, direction: str = "out") -> dict[str, Any]:
 def _unit(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=-1, keepdims=True)
     return rows / np.where(norms == 0, 1, norms)
+
+
+class _Lazy:
+    """A value computed on first use (per request: most lists never need it)."""
+
+    def __init__(self, compute: Any) -> None:
+        self._compute = compute
+        self._value: Any = None
+        self._done = False
+
+    def get(self) -> Any:
+        if not self._done:
+            self._value, self._done = self._compute(), True
+        return self._value
 
 
 def _others(n: int, noun: str) -> str:
@@ -106,6 +120,7 @@ class Explainer:
                 by_category.setdefault(c, []).append(q)
         # Purchases the model has no row for (bought after training) rank last, by id.
         unscored = [q for q in bought if q not in self.rec.product_rows]
+        similar = _Lazy(lambda: self._similar_users(user_id, user_vector))
 
         out: list[list[Explanation]] = []
         for j, pid in enumerate(product_ids):
@@ -121,7 +136,7 @@ class Explainer:
                 if make in (self._friend_of_friend, self._friend_of_buyer, self._category) and found:
                     continue  # fallbacks, only for items nothing better explains
                 exp = make(user_id, pid, social=social, ranked_q=ranked_q, by_category=by_category,
-                           used_q=used_q, user_vector=user_vector, found=found)
+                           used_q=used_q, similar=similar, found=found)
                 if exp is not None:
                     found.append(exp)
             out.append(found)
@@ -181,20 +196,26 @@ class Explainer:
             return Explanation("co_purchase", text, path)
         return None
 
-    def _similar_user(self, user_id: str, pid: str, *, user_vector: np.ndarray | None,
-                      ranked_q: list[str], found: list[Explanation], **_: Any) -> Explanation | None:
+    def _similar_users(self, user_id: str, user_vector: np.ndarray | None) -> dict[str, float]:
+        """The trained users whose vectors score highest against this user's, with the score."""
+        art = self.rec.artifact
+        if user_vector is None or not self.index.bought.get(user_id):
+            return {}
+        sims = art.user_emb @ user_vector
+        n = min(SIMILAR_USERS + 1, len(sims))
+        top = np.argpartition(-sims, n - 1)[:n]
+        return {art.user_ids[i]: float(sims[i]) for i in top.tolist() if art.user_ids[i] != user_id}
+
+    def _similar_user(self, user_id: str, pid: str, *, similar: "_Lazy", ranked_q: list[str],
+                      found: list[Explanation], **_: Any) -> Explanation | None:
         idx = self.index
-        if user_vector is None or not ranked_q:
+        similar = similar.get()
+        candidates = similar.keys() & idx.buyers.get(pid, set())
+        if not candidates:
             return None
         named = {step["id"] for e in found for step in e.path if step.get("label") == schema.USER.label}
-        art = self.rec.artifact
-        buyers = sorted(b for b in idx.buyers.get(pid, ()) if b not in named and b in art.user_index)
-        if not buyers:
-            return None
-        sims = art.user_emb[[art.user_index[b] for b in buyers]] @ user_vector
         mine = idx.bought.get(user_id, {}).keys()
-        for i in np.argsort(-sims, kind="stable")[:SIMILAR_USER_TRIES]:
-            other = buyers[int(i)]
+        for other in sorted(candidates - named, key=lambda u: (-similar[u], u)):
             shared = mine & idx.bought.get(other, {}).keys()  # set intersection in C, then order
             if not shared:
                 continue
