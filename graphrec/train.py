@@ -273,7 +273,7 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
         state_dict={k: v.detach().cpu() for k, v in result.model.state_dict().items()})
 
 
-def test_metrics(result: TrainResult, data: Interactions, ks: tuple[int, ...] = (10, 20)) -> dict[str, float]:
+def holdout_metrics(result: TrainResult, data: Interactions, ks: tuple[int, ...] = (10, 20)) -> dict[str, float]:
     """Overall test metrics of a result (train + valid masked), the number ``evaluate`` reports."""
     known = torch.cat([data.train, data.valid], 1)
     return evaluate_scores(embedding_scorer(result.user_emb, result.item_emb),

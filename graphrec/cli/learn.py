@@ -77,7 +77,7 @@ def train(
     """Train a model on the snapshot's training interactions and save an artifact the API can load."""
     import torch
 
-    from graphrec.train import TrainConfig, Trainer, build_artifact, default_config, test_metrics
+    from graphrec.train import TrainConfig, Trainer, build_artifact, default_config, holdout_metrics
 
     if threads:
         torch.set_num_threads(threads)
@@ -102,7 +102,7 @@ def train(
 
     result = Trainer(data, config).fit(on_epoch)
     bar.close()
-    test = test_metrics(result, data)
+    test = holdout_metrics(result, data)
     path = build_artifact(result, data, out, {"test": test})
     print_json({"artifact": str(path), "model": config.model, "snapshot_id": data.snapshot_id,
                 "best_epoch": result.best_epoch, "epochs_run": len(result.history),

@@ -37,8 +37,13 @@ class HeteroSAGELayer(nn.Module):
     def __init__(self, edge_types: list[EdgeType], dim: int) -> None:
         super().__init__()
         self.edge_types = edge_types
-        self.root = nn.ModuleDict({t: nn.Linear(dim, dim) for t in NODE_TYPES})
+        self.root = nn.ModuleDict({t: nn.Linear(dim, dim, bias=False) for t in NODE_TYPES})
         self.rel = nn.ModuleDict({"__".join(et): nn.Linear(dim, dim, bias=False) for et in edge_types})
+        # Identity start: the layer begins as plain mean propagation (LightGCN-like), a far better
+        # starting point for collaborative filtering than random projections; no biases, which
+        # would add one shared direction to every node and wash cosine scores out.
+        for lin in [*self.root.values(), *self.rel.values()]:
+            nn.init.eye_(lin.weight)
 
     def forward(self, x: dict[str, Tensor], adjs: dict[EdgeType, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
         out = {t: self.root[t](x[t]) for t in x}
@@ -62,8 +67,10 @@ class HeteroSAGE(nn.Module):
         self.cat_emb = nn.Embedding(sizes["category"], dim)
         nn.init.normal_(self.item_emb.weight, std=init_std)
         nn.init.normal_(self.cat_emb.weight, std=init_std)
-        self.user_in = nn.Linear(user_x.shape[1], dim)
-        self.item_in = nn.Linear(item_x.shape[1], dim)
+        self.user_in = nn.Linear(user_x.shape[1], dim, bias=False)
+        self.item_in = nn.Linear(item_x.shape[1], dim, bias=False)
+        nn.init.normal_(self.user_in.weight, std=init_std)
+        nn.init.normal_(self.item_in.weight, std=init_std)
         self.layers = nn.ModuleList(HeteroSAGELayer(list(edges), dim) for _ in range(num_layers))
 
     @classmethod
@@ -97,8 +104,12 @@ class HeteroSAGE(nn.Module):
         return self.user_in(self.user_x[users]), self.item_emb.weight[items]
 
     def forward(self) -> tuple[Tensor, Tensor]:
-        x = {"user": self.user_in(self.user_x),
-             "product": self.item_emb.weight + self.item_in(self.item_x),
+        items = self.item_emb.weight + self.item_in(self.item_x)
+        # A user's input is the mean of what they bought (plus degree features): distinct per user
+        # without any user ID parameter, which is what makes the model inductive for users.
+        bought = self.adjs[("product", "rev_bought", "user")]
+        x = {"user": self.user_in(self.user_x) + aggregate(bought, items),
+             "product": items,
              "category": self.cat_emb.weight}
         total = {t: x[t] for t in ("user", "product")}
         for layer in self.layers:
