@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -389,8 +390,6 @@ def validate_directory(directory: Path, *, skip_invalid: bool = False) -> tuple[
     Without ``skip_invalid`` any problem means no graph; with it, problems reject rows (and the
     rows depending on them) and the rest is returned. Unreadable files are always fatal.
     """
-    import time
-
     started = time.perf_counter()
     tables, fatal, warnings = read_directory(Path(directory))
     report = ValidationReport(Path(directory), fatal=fatal, warnings=warnings, tables=tables)
