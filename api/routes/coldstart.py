@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, status
 
 from api.deps import ServiceDep
+from api.errors import ApiError
 from api.schemas import ErrorOut, NewInteractions, NewProduct, NewSocial, NewUser, UserCreated, Written
 from graphrec.serving.writes import Interaction
 
@@ -13,7 +16,7 @@ router = APIRouter(tags=["cold start"])
 ERRORS = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
 
 
-def _iso(ts) -> str | None:
+def _iso(ts: datetime | None) -> str | None:
     return ts.isoformat() if ts is not None else None
 
 
@@ -39,8 +42,6 @@ def add_interaction(service: ServiceDep, body: NewInteractions) -> dict:
 def add_social(service: ServiceDep, body: NewSocial) -> dict:
     """A friendship (undirected) or a follow; both users' next recommendations reflect it."""
     if body.user_id == body.other_user_id:
-        from api.errors import ApiError
-
         raise ApiError(422, "other_user_id: a user cannot befriend or follow themselves", "other_user_id")
     return {"written": service.add_social(body.user_id, body.other_user_id, body.kind.value)}
 
