@@ -35,7 +35,7 @@ TARGETS = {"lastfm": {"lightgcn": 0.2538, "social": 0.2665, "sage": 0.2665},
 
 
 def bench_one(name: str, snapshot: Path, model: str, export_seconds: float | None,
-              overrides: dict) -> dict:
+              overrides: dict, out: Path | None = None) -> dict:
     t0 = time.perf_counter()
     data = to_interactions(load_snapshot(snapshot))
     config = default_config(model, data.train.shape[1], **overrides)
@@ -61,6 +61,10 @@ def bench_one(name: str, snapshot: Path, model: str, export_seconds: float | Non
     final = evaluate_scores(embedding_scorer(result.user_emb, result.item_emb), known_ui, test_ui,
                             data.num_items, ks=(10, 20))
     eval_s = time.perf_counter() - t1
+    if out is not None:  # the same artifact `graphrec train` writes, for `graphrec evaluate`
+        from graphrec.train import build_artifact, holdout_metrics
+
+        build_artifact(result, data, out / f"{name}-{model}", {"test": holdout_metrics(result, data)})
     meta = json.loads((snapshot / "meta.json").read_text())
     return {
         "dataset": name, "model": model,
@@ -88,6 +92,7 @@ def main() -> None:
     parser.add_argument("--export", action="store_true", help="time a fresh export from the configured Neo4j")
     parser.add_argument("--set", action="append", default=[], help="config override key=JSON value")
     parser.add_argument("--json", type=Path, help="also write the rows (with per-epoch traces) here")
+    parser.add_argument("--out", type=Path, help="save each trained model as an artifact DATASET-MODEL here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -107,7 +112,7 @@ def main() -> None:
             finally:
                 driver.close()
         for model in args.model or ["lightgcn"]:
-            rows.append(bench_one(name, Path(path), model, export_s, overrides))
+            rows.append(bench_one(name, Path(path), model, export_s, overrides, args.out))
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "trace"}), file=sys.stderr, flush=True)
     cols = ["dataset", "model", "export_s", "s_per_epoch", "epochs_to_target", "wall_to_target_s", "epochs_run",
             "best_epoch", "train_s", "eval_s", "recall@20", "ndcg@20", "peak_rss_mb", "threads"]

@@ -24,10 +24,13 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "friends": 1.0,
     "products": 1.0,
     "categories": 0.3,
-    "prior": 0.3,
+    "prior": 0.1,
     "product_categories": 1.0,
     "product_buyers": 1.0,
     "product_prior": 0.0,
+    # A folded-in product's norm relative to the median product: category centroids point at
+    # "everybody's taste", so at full norm they would outrank real products for everyone.
+    "product_scale": 0.6,
 }
 
 
@@ -116,4 +119,5 @@ def fold_in_product(
     norm = float(np.linalg.norm(vec))
     if norm == 0:
         return vec
-    return vec * np.float32(np.median(np.linalg.norm(artifact.product_emb, axis=1)) / norm)
+    target = np.median(np.linalg.norm(artifact.product_emb, axis=1)) * w["product_scale"]
+    return vec * np.float32(target / norm)

@@ -292,6 +292,7 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 LARGE_INTERACTIONS = 300_000
 LARGE_DEFAULTS: dict[str, Any] = {"batch_size": 16384, "negatives": 4096, "lr": 0.01, "eval_every": 5,
+                                  "temperature": 0.15,
                                   "patience": 4, "item_bias": True, "time_budget_s": 1680.0}
 
 
