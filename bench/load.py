@@ -1,9 +1,9 @@
-"""Load throughput: relationships per second into a fresh local Neo4j (a benchmark, not a test).
+"""Load throughput: relationships per second into a local Neo4j (a benchmark, not a test).
 
     .venv/bin/python bench/load.py [--datasets lastfm,synthetic,gowalla] [--users 115000] [--batch-size 10000]
 
-Starts its own Neo4j in a temporary home on a free port, converts or generates each data set,
-loads it into an empty database and prints a table: seconds spent validating and writing, nodes
+Starts its own Neo4j in a temporary home on a free port, warms it up with a small synthetic shop
+(unless --no-warmup), converts or generates each data set, loads it into an empty database and prints a table: seconds spent validating and writing, nodes
 and relationships in the database afterwards, and relationships per second end to end (validation
 included) and for the writes alone. CPU seconds of Neo4j and of this process are printed too: on
 a shared machine wall time is noisy, CPU time much less so. Then the seconds of each write step.
@@ -61,8 +61,7 @@ def wipe(driver) -> None:
         session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 50000 ROWS").consume()
 
 
-def prepare(name: str, work: Path, users: int, seed: int) -> Path:
-    out = work / name
+def prepare(name: str, out: Path, users: int, seed: int) -> Path:
     if name == "lastfm":
         from graphrec.datasets.lastfm import convert_lastfm
 
@@ -87,6 +86,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--reload", action="store_true", help="also time a second load of the same files")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false",
+                        help="skip loading a small shop first (the JVM compiles the statements then)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="graphrec-bench-"))
@@ -98,9 +99,12 @@ def main() -> None:
         server.start()
         pid = server.pid()
         driver = connect(settings)
+        if args.warmup:  # a fresh JVM runs the first few hundred thousand rows several times slower
+            print("warming up ...", file=sys.stderr)
+            load_directory(driver, prepare("synthetic", work / "warmup", 20_000, args.seed + 1), progress=False)
         for name in args.datasets.split(","):
             print(f"preparing {name} ...", file=sys.stderr)
-            directory = prepare(name, work, args.users, args.seed)
+            directory = prepare(name, work / name, args.users, args.seed)
             wipe(driver)
             runs = [name, f"{name} (reload)"] if args.reload else [name]
             for label in runs:

@@ -56,6 +56,9 @@ def load(
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if result.rejected:
+        for name, count in result.files.items():  # loaded + rejected = rows, file by file
+            typer.echo(f"{name}: {count['rows']} rows, {count['loaded']} loaded, {count['rejected']} rejected",
+                       err=True)
         typer.echo(f"{result.rejected} rows rejected, listed in {rejects}", err=True)
     print_json(result.summary())
 

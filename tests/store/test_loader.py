@@ -146,6 +146,11 @@ def test_cli_load_prints_the_summary_and_refuses_bad_input(empty_db, neo4j_setti
                         env=cli_env(neo4j_settings))
     assert bad.exit_code == 1 and bad.stdout == ""
     assert BAD_CASES[0][2] in bad.stderr and "nothing was written" in bad.stderr
+    partial = runner.invoke(cli, ["load", str(write_bad_shop(tmp_path / "bad2", BAD_CASES[0][1])), "--skip-invalid",
+                                   "--rejects", str(tmp_path / "rejects.csv")], env=cli_env(neo4j_settings))
+    assert partial.exit_code == 0 and json.loads(partial.stdout)["rejected"] == 1
+    assert "interactions.csv: 7 rows, 6 loaded, 1 rejected" in partial.stderr
     lonely = runner.invoke(cli, ["load", str(tmp_path / "good"), "--skip-invalid"], env=cli_env(neo4j_settings))
     assert lonely.exit_code == 2 and "--rejects" in lonely.stderr
-    assert database_counts(empty_db) == (BASE_NODES, BASE_RELS)
+    nodes, rels = database_counts(empty_db)
+    assert rels == BASE_RELS and nodes == {**BASE_NODES, "User": BASE_NODES["User"] + 1}  # u9 of the partial load
