@@ -76,3 +76,19 @@ def test_copy_with_one_dangling_id_near_the_end_is_refused(lastfm_driver, lastfm
     assert str(refused.value).splitlines()[0] == (
         f"interactions.csv:{target + 1}: product_id '999999' is not defined in products.csv")
     assert database_counts(lastfm_driver) == before
+
+
+def test_dataset_command_prints_the_report(shared_data, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from graphrec.cli import app as cli
+
+    result = CliRunner().invoke(cli, ["dataset", "lastfm", "--raw", str(shared_data / "lastfm-hetrec2011"),
+                                      "--out", str(tmp_path), "--split", str(shared_data / "lastfm-sociallgn-split")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["split"] == {"test": 18_567, "train": 74_267}
+    missing = CliRunner().invoke(cli, ["dataset", "lastfm", "--raw", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
+    assert missing.exit_code == 1 and "artists.dat: missing" in missing.stderr

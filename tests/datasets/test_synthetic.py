@@ -83,3 +83,17 @@ def test_generated_shop_loads(empty_db, tmp_path):
     result = load_directory(empty_db, tmp_path, progress=False)
     assert result.nodes["User"] == 300 and result.relationships["BOUGHT"] == report["written"]["interactions"]
     assert result.relationships["SUBCATEGORY_OF"] > 0 and result.relationships["IN_CATEGORY"] == result.nodes["Product"]
+
+
+def test_generate_command_writes_the_shop_and_prints_json(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from graphrec.cli import app as cli
+
+    result = CliRunner().invoke(cli, ["generate", "--users", "200", "--out", str(tmp_path), "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["written"]["users"] == 200 and report["seed"] == 5
+    assert (tmp_path / "social.csv").exists()
