@@ -26,6 +26,7 @@ NEO4J_VERSION = "5.26.30"
 POM = Path(__file__).with_name("pom.xml")
 MAIN_CLASS = "org.neo4j.server.CommunityEntryPoint"
 ADMIN_CLASS = "org.neo4j.cli.AdminTool"
+MIN_PASSWORD_LENGTH = 8
 # Options Neo4j's own launcher passes; without them Netty and the page cache warn or run slower.
 JVM_OPTIONS = [
     "-XX:+UseG1GC",
@@ -196,6 +197,8 @@ class LocalNeo4j:
         """A new store gets NEO4J_PASSWORD, or a generated password kept with mode 0600."""
         if self.settings.neo4j_password is not None:
             password = self.settings.neo4j_password.get_secret_value()
+            if len(password) < MIN_PASSWORD_LENGTH:  # Neo4j's own rule, checked here for a clear message
+                raise Neo4jServerError(f"NEO4J_PASSWORD must have at least {MIN_PASSWORD_LENGTH} characters")
         else:
             password = secrets.token_urlsafe(24)
         fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -76,3 +76,12 @@ def test_unreachable_server_gives_one_clear_line(tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip().startswith("error: Neo4j is not reachable at bolt://127.0.0.1:")
     assert "Traceback" not in out.stderr
+
+
+def test_short_password_is_refused_before_neo4j_runs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
+    env.update(GRAPHREC_HOME=str(tmp_path / "home"), GRAPHREC_BOLT_PORT=str(free_port()), NEO4J_PASSWORD="short")
+    out = graphrec(env, "neo4j", "start")
+    assert out.returncode == 1
+    assert "NEO4J_PASSWORD must have at least 8 characters" in out.stderr
+    assert not json.loads(graphrec(env, "neo4j", "status").stdout)["running"]
