@@ -1,18 +1,11 @@
 """The ``graphrec`` command line: thin wrappers over library functions that tests call too.
 
-Each module below registers its commands on :data:`graphrec.cli.app.app`.
+Each module below registers its commands on :data:`graphrec.cli.app.app`, in the order data flows:
+server and schema, input files, learning, serving.
 """
 
-from graphrec.cli import server, store  # noqa: F401  (registration)
+from graphrec.cli import data, learn, server, serving, store  # noqa: F401  (registration)
 from graphrec.cli.app import app
-
-for _optional in ("data", "learn", "serving"):
-    # Subcommand groups of later stages register themselves when their module exists.
-    try:
-        __import__(f"graphrec.cli.{_optional}")
-    except ModuleNotFoundError as err:
-        if err.name != f"graphrec.cli.{_optional}":
-            raise
 
 
 def main() -> None:
