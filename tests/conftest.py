@@ -130,29 +130,11 @@ def lastfm_driver(lastfm_settings: Settings, lastfm_dir: Path) -> Iterator[Drive
 def lastfm_model(lastfm_driver: Driver, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small LightGCN artifact trained on the loaded Last.fm graph through the real pipeline:
     export from Neo4j -> snapshot -> HeteroData -> training (a few epochs) -> artifact."""
-    import numpy as np
-
-    from graphrec.artifact import save_artifact
     from graphrec.graph import export_snapshot, load_snapshot, to_interactions
-    from graphrec.train import TrainConfig, train
+    from graphrec.train import build_artifact, default_config, train
 
     root = tmp_path_factory.mktemp("lastfm-model")
     export_snapshot(lastfm_driver, root / "snapshot")
     data = to_interactions(load_snapshot(root / "snapshot"))
-    config = TrainConfig(model="lightgcn", epochs=8, batch_size=4096, seed=7)
-    result = train(data, config)
-    users, items = result.user_emb.numpy(), result.item_emb.numpy()
-    product_categories = data.item_categories()
-    # A category's embedding: the mean of its products' (what fold-in of new products starts from).
-    category_emb = np.zeros((data.num_categories, items.shape[1]), dtype=np.float32)
-    members = np.zeros(data.num_categories)
-    for product, cats in enumerate(product_categories):
-        for c in cats:
-            category_emb[c] += items[product]
-            members[c] += 1
-    category_emb /= np.maximum(members, 1)[:, None]
-    return save_artifact(root / "model", model="lightgcn", snapshot_id=data.snapshot_id, config=config.to_dict(),
-                         metrics=result.best_valid, user_ids=data.user_ids, product_ids=data.item_ids,
-                         category_ids=data.category_ids, user_emb=users, product_emb=items,
-                         category_emb=category_emb, product_categories=product_categories,
-                         popularity=data.popularity().numpy())
+    config = default_config("lightgcn", int(data.train.shape[1]), epochs=8, seed=7)
+    return build_artifact(train(data, config), data, root / "model")

@@ -41,7 +41,7 @@ def test_every_explanation_path_exists_in_neo4j(lastfm_live, lastfm_driver, walk
                 ids = {step.get("id") for step in exp["path"]}
                 assert item["product_id"] in ids and exp["text"]
     # A handful of products have no short path to a user (one buyer, no category); all else do.
-    assert explained >= 0.98 * items and paths >= 2 * items, (explained, items, paths)
+    assert explained >= 0.98 * items and paths >= items, (explained, items, paths)
 
 
 def test_new_user_with_three_friends_gets_a_personal_list(lastfm_live, lastfm_driver):
