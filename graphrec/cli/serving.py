@@ -40,6 +40,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    check: Annotated[bool, typer.Option(
+        "--check", help="Start, ask /health and one user's recommendations over HTTP, print them, stop.")] = False,
 ) -> None:
     """Serve recommendations, cold start, promotions and analyst queries over HTTP (OpenAPI at /docs)."""
     import logging
@@ -54,8 +56,44 @@ def serve(
         application = create_app(settings_of(ctx), model)
     except ArtifactError as err:
         fail(str(err))
+    if check:
+        _check(application, host, port)
+        return
     typer.echo(f"GraphRec API on http://{host}:{port} (docs at /docs)", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def _check(application, host: str, port: int) -> None:  # noqa: ANN001
+    """The service answering for real: uvicorn in a thread, two HTTP requests, a clean stop."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                fail(f"the service did not start on {host}:{port}")
+            time.sleep(0.05)
+        url = f"http://{host}:{port}"
+        health = httpx.get(f"{url}/health", timeout=30).json()
+        service = application.state.service
+        user = next(iter(service.artifact.user_ids), None)
+        answer: dict = {"health": health}
+        if user is not None:
+            r = httpx.get(f"{url}/users/{user}/recommendations", params={"k": 5}, timeout=30)
+            answer["recommendations"] = r.json()
+        print_json(answer)
+        if health["status"] != "ok":
+            fail("the service answers but Neo4j is not reachable")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 @app.command()

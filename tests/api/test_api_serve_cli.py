@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -53,3 +54,15 @@ def test_graphrec_serve_answers_and_stops(shop_db, shop_artifact, neo4j_settings
     assert "k" * 20 not in text  # the API key is never logged
     bad = CliRunner().invoke(cli, ["serve", "--model", str(tmp_path)], env=env)
     assert bad.exit_code == 1 and "not a model artifact" in bad.output and "Traceback" not in bad.output
+
+
+def test_serve_check_answers_over_http(shop_db, shop_artifact, neo4j_settings):
+    env = ({"NEO4J_URI": neo4j_settings.neo4j_uri} if neo4j_settings.neo4j_uri else
+           {"GRAPHREC_HOME": str(neo4j_settings.home), "GRAPHREC_BOLT_PORT": str(neo4j_settings.bolt_port),
+            "NEO4J_PASSWORD": neo4j_settings.neo4j_password.get_secret_value()})
+    result = CliRunner().invoke(cli, ["serve", "--model", str(shop_artifact), "--port", str(free_port()),
+                                      "--check", "--log-level", "warning"], env=env)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output[result.output.index("{"):])
+    assert answer["health"]["status"] == "ok" and len(answer["recommendations"]["items"]) == 5
+    assert answer["recommendations"]["items"][0]["explanations"]
