@@ -56,6 +56,11 @@ class RecommendationsOut(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class PopularOut(BaseModel):
+    model: str
+    items: list[RecommendedItem] = Field(description="Most-interacted products in training (no explanations)")
+
+
 # -- promos -----------------------------------------------------------------------------------
 class FriendOut(BaseModel):
     user_id: str

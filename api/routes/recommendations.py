@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, json_response
-from api.schemas import MAX_K, ErrorOut, RecommendationsOut
+from api.schemas import MAX_K, ErrorOut, PopularOut, RecommendationsOut
 from graphrec.serving.recommender import Filters
 from graphrec.serving.service import Recommendations, Service
 
@@ -62,7 +62,7 @@ async def recommendations(
     return json_response(payload(result))
 
 
-@router.get("/products/popular", response_model=RecommendationsOut)
+@router.get("/products/popular", response_model=PopularOut)
 def popular(
     service: ServiceDep,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
@@ -70,5 +70,5 @@ def popular(
 ) -> dict:
     """The non-personalised baseline: products with the most training interactions."""
     items = service.popular(k, Filters(category=category))
-    return {"user_id": "", "model": service.artifact.model, "source": "popular",
+    return {"model": service.artifact.model,
             "items": [{"product_id": i.product_id, "name": i.name, "score": i.score} for i in items]}
