@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from graphrec.artifact import FORMAT_VERSION, Artifact, ArtifactError, save_artifact
-from graphrec.coldstart import fold_in_product, fold_in_user
+from graphrec.coldstart import DEFAULT_WEIGHTS, fold_in_product, fold_in_user
 
 
 def _save(path, **kw):
@@ -75,6 +75,10 @@ def test_fold_in_product_from_categories(tmp_path):
     art = Artifact.load(tmp_path)
     vec = fold_in_product(art, categories=["c1"])
     assert vec[1] > 0 and np.allclose(vec[[0, 2, 3]], 0)
-    # Rescaled to the median product norm, so it ranks like a typical product.
-    assert np.linalg.norm(vec) == pytest.approx(np.median(np.linalg.norm(art.product_emb, axis=1)), rel=1e-5)
+    # Rescaled to product_scale x the median product norm: ranks like a modest product, and a
+    # category centroid never outranks real products for everyone.
+    median = np.median(np.linalg.norm(art.product_emb, axis=1))
+    assert np.linalg.norm(vec) == pytest.approx(DEFAULT_WEIGHTS["product_scale"] * median, rel=1e-5)
+    vec2 = fold_in_product(art, categories=["c1"], weights={"product_scale": 1.0})
+    assert np.linalg.norm(vec2) == pytest.approx(median, rel=1e-5)
     assert np.allclose(fold_in_product(art, categories=["nope"]), 0)
