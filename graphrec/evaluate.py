@@ -180,13 +180,11 @@ def popular_baseline(ctx: EvalContext, ks: Sequence[int]) -> dict[str, Any]:
     return _score_metrics(score, ctx, ks, score)
 
 
-def itemknn_baseline(ctx: EvalContext, ks: Sequence[int]) -> dict[str, Any]:
+def itemknn_scorer(d: Interactions) -> ScoreFn:
     """score(u, i) = sum over u's known items j of cos(i, j), cosine over the known user-item matrix.
 
     Computed as ((R_u D^-1/2) R^T)(R D^-1/2) per block of users, never materialising item x item.
-    Users with no history (zero-interaction slice) fall back to popularity.
     """
-    d = ctx.data
     known = torch.cat([d.train, d.valid], 1).numpy()
     R = sp.csr_matrix((np.ones(known.shape[1], np.float32), (known[0], known[1])),
                       shape=(d.num_users, d.num_items))
@@ -195,12 +193,17 @@ def itemknn_baseline(ctx: EvalContext, ks: Sequence[int]) -> dict[str, Any]:
     RT = R.T.tocsr()
 
     def score(rows: Tensor) -> Tensor:
-        a = (Rn[rows.numpy()] @ RT).tocsr()  # [B, users]
-        return torch.from_numpy(np.asarray((a @ Rn).todense(), dtype=np.float32)) * torch.from_numpy(
-            inv.astype(np.float32))
+        a = (Rn[rows.numpy()] @ RT).tocsr()  # [B, users]: sum_j R_uj R_vj / sqrt(d_j)
+        return torch.from_numpy(np.asarray((a @ Rn).todense(), dtype=np.float32))  # x R_vi / sqrt(d_i)
 
-    pop = torch.bincount(d.train[1], minlength=d.num_items).float()
-    return _score_metrics(score, ctx, ks, lambda rows: pop.expand(len(rows), -1).clone())
+    return score
+
+
+def itemknn_baseline(ctx: EvalContext, ks: Sequence[int]) -> dict[str, Any]:
+    """ItemKNN (cosine, all neighbours); users with no history (zero-interaction slice) fall back to
+    popularity."""
+    pop = torch.bincount(ctx.data.train[1], minlength=ctx.data.num_items).float()
+    return _score_metrics(itemknn_scorer(ctx.data), ctx, ks, lambda rows: pop.expand(len(rows), -1).clone())
 
 
 def mf_bpr_baseline(ctx: EvalContext, ks: Sequence[int], time_budget_s: float = 120.0,

@@ -71,3 +71,16 @@ def test_user_items_rows_roundtrip():
     assert ui.counts.tolist() == [1, 1, 3, 0]
     pos, its = ui.rows(torch.tensor([2, 3, 0]))
     assert sorted(zip(pos.tolist(), its.tolist())) == [(0, 0), (0, 2), (0, 4), (2, 1)]
+
+
+def test_itemknn_scores_equal_dense_cosine():
+    from graphrec.evaluate import itemknn_scorer
+    from graphrec.interactions import Interactions
+
+    train = torch.tensor([[0, 0, 1, 1, 2, 2, 3], [0, 1, 1, 2, 0, 2, 3]])
+    data = Interactions(4, 4, train, train[:, :0], train[:, :0])
+    R = torch.zeros(4, 4)
+    R[train[0], train[1]] = 1
+    norm = R.sum(0).sqrt()
+    cos = (R.T @ R) / (norm[:, None] * norm[None, :])
+    torch.testing.assert_close(itemknn_scorer(data)(torch.arange(4)), R @ cos)
