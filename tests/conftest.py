@@ -138,3 +138,7 @@ def lastfm_model(lastfm_driver: Driver, tmp_path_factory: pytest.TempPathFactory
     data = to_interactions(load_snapshot(root / "snapshot"))
     config = default_config("lightgcn", int(data.train.shape[1]), epochs=8, seed=7)
     return build_artifact(train(data, config), data, root / "model")
+
+
+# -- Serving: the small shop, its SVD model, the API over real HTTP (see tests/serving_fixtures.py) --
+from serving_fixtures import kit, lastfm_live, live, shop, shop_artifact, shop_db, walk  # noqa: E402,F401

@@ -1,4 +1,9 @@
-"""A small shop graph in the session's real Neo4j, a model trained on it, the API over real HTTP.
+"""Fixtures of the serving tests (tests/api, tests/serving), imported by tests/conftest.py.
+
+(Not a tests/api/conftest.py: a second module named ``conftest`` would shadow the root one for
+tests that import helpers from it.)
+
+A small shop graph in the session's real Neo4j, a model trained on it, the API over real HTTP.
 
 The shop: 4 categories of 10 products, 24 users who each favour one category, friendships mostly
 inside a taste group. The "model" is a truncated SVD of the user x product purchase matrix (real
@@ -193,7 +198,7 @@ def walk():
 @pytest.fixture
 def kit():
     """Helpers for tests that start their own server: ``kit.LiveServer``, ``kit.settings_for``,
-    ``kit.API_KEY`` (conftest modules are not importable by name in a multi-directory suite)."""
+    ``kit.API_KEY``."""
     import types
 
     return types.SimpleNamespace(API_KEY=API_KEY, LiveServer=LiveServer, settings_for=settings_for)
