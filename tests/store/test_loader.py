@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from graphrec.cli import app as cli
 from graphrec.store.loader import InvalidInput, database_counts, load_directory
 from graphrec.store.query import run_read
-from conftest import wipe
+from tests.conftest import wipe
 from ingest.shop import BAD_CASES, BASE_NODES, BASE_RELS, write_bad_shop, write_shop
 
 pytestmark = pytest.mark.integration
