@@ -7,12 +7,14 @@ down at startup: the app still starts and serves model-only recommendations (see
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from api import errors
 from api.routes import coldstart, graph, health, promos, recommendations
@@ -28,14 +30,26 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 def create_app(settings: Settings, artifact_path: str | Path, *, service: Service | None = None,
-               analyst_dir: Path = ANALYST_DIR, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The app over the artifact at ``artifact_path`` (or an already opened ``service``)."""
+               analyst_dir: Path = ANALYST_DIR, max_body_bytes: int = MAX_BODY_BYTES,
+               refresh_s: float = 0.0) -> FastAPI:
+    """The app over the artifact at ``artifact_path`` (or an already opened ``service``).
+
+    ``refresh_s`` > 0 re-reads the in-memory graph index that often, for graphs that also change
+    behind the service's back (a new ``graphrec load``); its own writes never need it."""
     limit_blas_threads(1)
     service = service or Service.open(settings, artifact_path)
 
+    async def refresh_forever() -> None:
+        while True:
+            await asyncio.sleep(refresh_s)
+            await run_in_threadpool(service.try_load_index)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(refresh_forever()) if refresh_s > 0 else None
         yield
+        if task is not None:
+            task.cancel()
         service.close()
 
     app = FastAPI(

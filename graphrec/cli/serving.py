@@ -40,6 +40,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    refresh_every: Annotated[float, typer.Option(
+        "--refresh-every", min=0, help="Re-read the graph index every this many seconds (0: never; the "
+                                       "service's own writes never need it).")] = 0.0,
     check: Annotated[bool, typer.Option(
         "--check", help="Start, ask /health and one user's recommendations over HTTP, print them, stop.")] = False,
 ) -> None:
@@ -53,7 +56,7 @@ def serve(
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        application = create_app(settings_of(ctx), model)
+        application = create_app(settings_of(ctx), model, refresh_s=refresh_every)
     except ArtifactError as err:
         fail(str(err))
     if check:

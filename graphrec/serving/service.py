@@ -71,6 +71,9 @@ class Service:
         self.recommender = Recommender(artifact)
         self.index = GraphIndex()
         self._reload_lock = threading.Lock()
+        # Reloads and live writes exclude each other: a write landing while the index is re-read
+        # could miss the new copy (a user created mid-reload would vanish until the next reload).
+        self._write_lock = threading.RLock()
         self._last_attempt = float("-inf")
         # Evidence written through the service, per trained user: it shifts their vector live.
         self._live_friends: dict[str, set[str]] = {}
@@ -97,27 +100,32 @@ class Service:
         """(Re)read the index from Neo4j; raises GraphUnavailable when it cannot."""
         with self._reload_lock:
             self._last_attempt = time.monotonic()
-            with graph_call(self.driver) as driver:
-                index = GraphIndex.load(driver, self.database)
-            with self.recommender.lock:
-                for pid, cats in index.product_categories.items():
-                    self.recommender.set_product_attributes(pid, index.product_prices.get(pid), cats)
-                # Products created (or loaded) after training become recommendable from their categories.
-                self.recommender.add_products([
-                    (pid, index.product_categories[pid], index.product_prices.get(pid),
-                     sorted(index.buyers.get(pid, ())))
-                    for pid in sorted(set(index.product_names) - set(self.recommender.product_rows))])
-                # Cold users' vectors are recomputed lazily from the new index.
-                for uid in list(self.recommender.user_vectors):
-                    if uid not in self.artifact.user_index:
-                        del self.recommender.user_vectors[uid]
-                self.index = index
+            with self._write_lock:
+                self._load_and_swap()
             # The index is millions of long-lived objects; a full GC pass over them costs tens of
             # milliseconds, every few thousand requests. Freezing moves them out of GC's sight.
             gc.collect()
             gc.freeze()
-            log.info("graph index loaded: %s", index.counts())
-            return index
+            log.info("graph index loaded: %s", self.index.counts())
+            return self.index
+
+    def _load_and_swap(self) -> None:
+        """Read a new index, make its new products recommendable, then swap it in."""
+        with graph_call(self.driver) as driver:
+            index = GraphIndex.load(driver, self.database)
+        with self.recommender.lock:
+            for pid, cats in index.product_categories.items():
+                self.recommender.set_product_attributes(pid, index.product_prices.get(pid), cats)
+            # Products created (or loaded) after training become recommendable from their categories.
+            self.recommender.add_products([
+                (pid, index.product_categories[pid], index.product_prices.get(pid),
+                 sorted(index.buyers.get(pid, ())))
+                for pid in sorted(set(index.product_names) - set(self.recommender.product_rows))])
+            # Cold users' vectors are recomputed lazily from the new index.
+            for uid in list(self.recommender.user_vectors):
+                if uid not in self.artifact.user_index:
+                    del self.recommender.user_vectors[uid]
+            self.index = index
 
     def try_load_index(self) -> bool:
         try:
@@ -249,41 +257,45 @@ class Service:
                     categories: Sequence[str], interactions: Sequence[writes.Interaction],
                     follows: Sequence[str] = ()) -> str:
         """Write the user and their edges (one statement), then fold them in: recommendable at once."""
-        index = self.graph_index()
-        if index.has_user(user_id):
-            raise writes.AlreadyExists(f"user {user_id!r} already exists")
-        fields = {"friends": ("users", friends), "follows": ("users", follows),
-                  "interactions.product_id": ("products", [i.product_id for i in interactions]),
-                  "categories": ("categories", categories)}
-        check = not self._known_in_index(index, fields)
-        with graph_call(self.driver) as driver:
-            stored = writes.create_user(driver, self.database, user_id, name, friends, categories,
-                                        interactions, follows, check=check)
-        with index.lock:
-            index.add_user(user_id, name, categories)
-            self._mirror(user_id, stored)
-            for other in {e for pair in stored.friend_edges for e in pair} - {user_id}:
-                self._refresh_user(other)
-            self._fold_in(user_id)
-        return "fold_in"
+        self.graph_index()  # before the write lock: it may reload, which takes that lock
+        with self._write_lock:
+            index = self.index
+            if index.has_user(user_id):
+                raise writes.AlreadyExists(f"user {user_id!r} already exists")
+            fields = {"friends": ("users", friends), "follows": ("users", follows),
+                      "interactions.product_id": ("products", [i.product_id for i in interactions]),
+                      "categories": ("categories", categories)}
+            check = not self._known_in_index(index, fields)
+            with graph_call(self.driver) as driver:
+                stored = writes.create_user(driver, self.database, user_id, name, friends, categories,
+                                            interactions, follows, check=check)
+            with index.lock:
+                index.add_user(user_id, name, categories)
+                self._mirror(user_id, stored)
+                for other in {e for pair in stored.friend_edges for e in pair} - {user_id}:
+                    self._refresh_user(other)
+                self._fold_in(user_id)
+            return "fold_in"
 
     def _add_edges(self, user_id: str, friends: Sequence[str] = (), follows: Sequence[str] = (),
                    interactions: Sequence[writes.Interaction] = ()) -> writes.Stored:
-        index = self.graph_index()
-        fields = {"user_id": ("users", [user_id]), "other_user_id": ("users", [*friends, *follows]),
-                  "product_id": ("products", [i.product_id for i in interactions])}
-        check = not self._known_in_index(index, fields)
-        with graph_call(self.driver) as driver:
-            stored = writes.add_edges(driver, self.database, user_id, friends=friends, follows=follows,
-                                      interactions=interactions, check=check)
-        with index.lock:
-            if not index.has_user(user_id):  # created behind the service's back: now it knows
-                index.add_user(user_id, None)
-            self._mirror(user_id, stored)
-            self._refresh_user(user_id)
-            for other in {e for pair in stored.friend_edges for e in pair} - {user_id}:
-                self._refresh_user(other)
-        return stored
+        self.graph_index()  # before the write lock: it may reload, which takes that lock
+        with self._write_lock:
+            index = self.index
+            fields = {"user_id": ("users", [user_id]), "other_user_id": ("users", [*friends, *follows]),
+                      "product_id": ("products", [i.product_id for i in interactions])}
+            check = not self._known_in_index(index, fields)
+            with graph_call(self.driver) as driver:
+                stored = writes.add_edges(driver, self.database, user_id, friends=friends, follows=follows,
+                                          interactions=interactions, check=check)
+            with index.lock:
+                if not index.has_user(user_id):  # created behind the service's back: now it knows
+                    index.add_user(user_id, None)
+                self._mirror(user_id, stored)
+                self._refresh_user(user_id)
+                for other in {e for pair in stored.friend_edges for e in pair} - {user_id}:
+                    self._refresh_user(other)
+            return stored
 
     def add_interactions(self, user_id: str, interactions: Sequence[writes.Interaction]) -> int:
         return len(self._add_edges(user_id, interactions=interactions).interactions)
@@ -296,20 +308,23 @@ class Service:
 
     def create_product(self, product_id: str, name: str, category_id: str, price: float | None,
                        brand: str | None = None) -> None:
-        index = self.graph_index()
-        if index.has_product(product_id):
-            raise writes.AlreadyExists(f"product {product_id!r} already exists")
-        check = category_id not in index.category_names
-        with graph_call(self.driver) as driver:
-            created = writes.create_product(driver, self.database, product_id, name, category_id, price,
-                                            brand, check=check)
-        if not created:
-            raise writes.MissingNodes({"category_id": [category_id]})
-        with index.lock:
-            index.add_product(product_id, name, price, [category_id])
-            self.recommender.add_product(product_id, [category_id], price)
+        self.graph_index()  # before the write lock: it may reload, which takes that lock
+        with self._write_lock:
+            index = self.index
+            if index.has_product(product_id):
+                raise writes.AlreadyExists(f"product {product_id!r} already exists")
+            check = category_id not in index.category_names
+            with graph_call(self.driver) as driver:
+                created = writes.create_product(driver, self.database, product_id, name, category_id, price,
+                                                brand, check=check)
+            if not created:
+                raise writes.MissingNodes({"category_id": [category_id]})
+            with index.lock:
+                index.add_product(product_id, name, price, [category_id])
+                self.recommender.add_product(product_id, [category_id], price)
 
     # -- analysts and health -------------------------------------------------------------------------
+
     def run_query(self, cypher: str, params: dict[str, Any], limit: int, timeout: float) -> QueryResult:
         with graph_call(self.driver) as driver:
             return run_read(driver, cypher, params, database=self.database, limit=limit, timeout=timeout)

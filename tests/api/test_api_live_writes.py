@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from api.main import create_app
 from graphrec.store.query import run_read
 
 pytestmark = pytest.mark.integration
@@ -109,3 +112,19 @@ def test_friends_bought_names_only_real_friends_who_bought(live, shop_db):
     since = live.client.get("/users/u00/promos/friends-bought", params={"since": "2024-03-20"}).json()
     assert all(i["last_bought"] >= "2024-03-20" for i in since["items"])
     assert live.client.get("/users/ghost/promos/friends-bought").status_code == 404
+
+
+def test_refresh_picks_up_writes_behind_the_service(shop_db, shop_artifact, neo4j_settings, kit):
+    with kit.LiveServer(create_app(kit.settings_for(neo4j_settings), shop_artifact, refresh_s=0.5)) as server:
+        assert server.client.post("/users", json={"user_id": "via-api", "friends": ["u01"]}).status_code == 201
+        with shop_db.session() as s:  # a load that the service does not see: straight into Neo4j
+            s.run("CREATE (n:User {id: 'behind'}) WITH n MATCH (f:User {id: 'u02'}) CREATE (n)-[:FRIEND]->(f)").consume()
+        assert server.client.get("/users/behind/recommendations").status_code == 404
+        deadline = time.monotonic() + 20
+        while server.client.get("/users/behind/recommendations").status_code != 200:
+            assert time.monotonic() < deadline, "the refresh never picked the new user up"
+            time.sleep(0.2)
+        body = server.client.get("/users/behind/recommendations", params={"k": 5}).json()
+        assert body["source"] == "fold_in" and body["items"]
+        # What the service wrote itself survives every refresh.
+        assert server.client.get("/users/via-api/recommendations").status_code == 200
