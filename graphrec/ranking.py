@@ -94,7 +94,7 @@ def metrics_from_hits(hits: Tensor, n_relevant: Tensor, ks: Sequence[int],
     for k in ks:
         h = hits[:, :k]
         n_hit = h.sum(1)
-        idcg = ideal_cum[(torch.clamp(n_rel, max=k).long() - 1).clamp(min=0)]
+        idcg = ideal_cum[(torch.clamp(n_rel, max=min(k, len(ideal_cum))).long() - 1).clamp(min=0)]
         out[f"recall@{k}"] = float((n_hit / n_rel).mean()) if len(n_rel) else 0.0
         out[f"precision@{k}"] = float((n_hit / k).mean()) if len(n_rel) else 0.0
         out[f"ndcg@{k}"] = float(((h * discount[:k]).sum(1) / idcg).mean()) if len(n_rel) else 0.0
@@ -110,7 +110,7 @@ def evaluate_scores(score: ScoreFn, known: UserItems | None, held_out: UserItems
     if users is None:
         users = torch.nonzero(held_out.counts > 0).flatten()
     users = users[held_out.counts[users] > 0]
-    kmax = max(ks)
+    kmax = min(max(ks), num_items)  # a catalogue smaller than k: rank all of it
     top = top_k(score, users, known, kmax)
     hits = hits_matrix(top, users, held_out, num_items)
     result = metrics_from_hits(hits, held_out.counts[users], ks, top, num_items)

@@ -84,3 +84,11 @@ def test_itemknn_scores_equal_dense_cosine():
     norm = R.sum(0).sqrt()
     cos = (R.T @ R) / (norm[:, None] * norm[None, :])
     torch.testing.assert_close(itemknn_scorer(data)(torch.arange(4)), R @ cos)
+
+
+def test_k_larger_than_catalogue():
+    scores = torch.tensor([[0.1, 0.9, 0.5]])
+    test = UserItems.from_pairs(torch.tensor([0]), torch.tensor([0]), 1)
+    m = evaluate_scores(lambda rows: scores[rows], None, test, 3, ks=(2, 10))
+    assert m["recall@2"] == 0.0 and m["recall@10"] == 1.0
+    assert m["ndcg@10"] == pytest.approx(1 / math.log2(4))
