@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data
 WORK ?= .graphrec/work
+MODEL ?= lightgcn
 
 .PHONY: install test demo neo4j-start neo4j-stop clean
 
@@ -25,13 +26,18 @@ neo4j-start: install
 neo4j-stop:
 	$(BIN)/graphrec neo4j stop
 
-# End to end on the embedded default: local Neo4j, Last.fm converted and loaded, counts, a sample query.
+# End to end on the embedded default: local Neo4j, Last.fm converted and loaded, a sample query,
+# export -> train -> evaluate, then the service started and answering one user's recommendations.
 demo: install neo4j-start
 	$(BIN)/graphrec dataset lastfm --raw $(DATA)/lastfm-hetrec2011 --split $(DATA)/lastfm-sociallgn-split --out $(WORK)/lastfm
 	$(BIN)/graphrec load $(WORK)/lastfm
 	$(BIN)/graphrec query --format table \
 	  "MATCH (u:User)-[:FRIEND]-(f:User)-[:BOUGHT]->(p:Product) WHERE NOT (u)-[:BOUGHT]->(p) \
 	   WITH p, count(DISTINCT u) AS users RETURN p.name AS product, users ORDER BY users DESC, product LIMIT 10"
+	$(BIN)/graphrec export --out $(WORK)/snapshot
+	$(BIN)/graphrec train --snapshot $(WORK)/snapshot --model $(MODEL) --out $(WORK)/model-$(MODEL)
+	$(BIN)/graphrec evaluate --model $(WORK)/model-$(MODEL) --snapshot $(WORK)/snapshot --plot $(WORK)/curves.png
+	$(BIN)/graphrec serve --model $(WORK)/model-$(MODEL) --check
 
 clean:
 	rm -rf $(VENV) .pytest_cache
