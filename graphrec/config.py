@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,27 +18,30 @@ class Settings(BaseSettings):
     Otherwise it runs its own Neo4j under ``GRAPHREC_HOME`` (see :mod:`graphrec.neo4j`).
     """
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # Each field reads the environment variable named by its alias. populate_by_name lets code pass
+    # field names (Settings(home=...)), but it also makes pydantic-settings read an environment
+    # variable named like the field: the prefix keeps that from being $HOME or $API_KEY.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_prefix="GRAPHREC_")
 
-    neo4j_uri: str | None = Field(None, validation_alias=AliasChoices("NEO4J_URI", "neo4j_uri"))
-    neo4j_user: str = Field("neo4j", validation_alias=AliasChoices("NEO4J_USER", "neo4j_user"))
+    neo4j_uri: str | None = Field(None, validation_alias="NEO4J_URI")
+    neo4j_user: str = Field("neo4j", validation_alias="NEO4J_USER")
     neo4j_password: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("NEO4J_PASSWORD", "neo4j_password")
+        None, validation_alias="NEO4J_PASSWORD"
     )
     neo4j_database: str = Field(
-        "neo4j", validation_alias=AliasChoices("NEO4J_DATABASE", "neo4j_database")
+        "neo4j", validation_alias="NEO4J_DATABASE"
     )
-    home: Path = Field(Path(".graphrec"), validation_alias=AliasChoices("GRAPHREC_HOME", "home"))
+    home: Path = Field(Path(".graphrec"), validation_alias="GRAPHREC_HOME")
     bolt_port: int = Field(
-        7687, ge=1, le=65535, validation_alias=AliasChoices("GRAPHREC_BOLT_PORT", "bolt_port")
+        7687, ge=1, le=65535, validation_alias="GRAPHREC_BOLT_PORT"
     )
     api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("GRAPHREC_API_KEY", "api_key")
+        None, validation_alias="GRAPHREC_API_KEY"
     )
     # Memory of the embedded server; the defaults suit a 2-core, 24 GiB machine running tests too.
-    neo4j_heap: str = Field("1g", validation_alias=AliasChoices("GRAPHREC_NEO4J_HEAP", "neo4j_heap"))
+    neo4j_heap: str = Field("1g", validation_alias="GRAPHREC_NEO4J_HEAP")
     neo4j_pagecache: str = Field(
-        "512m", validation_alias=AliasChoices("GRAPHREC_NEO4J_PAGECACHE", "neo4j_pagecache")
+        "512m", validation_alias="GRAPHREC_NEO4J_PAGECACHE"
     )
 
     @property
