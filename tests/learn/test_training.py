@@ -52,9 +52,15 @@ def test_early_stopping_keeps_best_validation_epoch():
     cfg = TrainConfig(dim=16, layers=1, epochs=40, batch_size=256, negatives=32, lr=0.05, patience=3)
     result = Trainer(data, cfg).fit(history.append)
     scores = [h["valid_ndcg@20"] for h in history]
-    assert result.best_epoch == 1 + max(range(len(scores)), key=lambda k: scores[k] - 1e-4 * k * 0)
-    assert len(history) <= 40
-    assert result.best_valid["ndcg@20"] == pytest.approx(max(scores))
+    best, best_epoch, since = -1.0, 0, 0
+    for epoch, score in enumerate(scores, start=1):  # the rule: improve by more than min_delta
+        if score > best + cfg.min_delta:
+            best, best_epoch, since = score, epoch, 0
+        else:
+            since += 1
+    assert result.best_epoch == best_epoch
+    assert since == cfg.patience or len(history) == cfg.epochs  # stopped by patience (or ran out)
+    assert result.best_valid["ndcg@20"] == pytest.approx(best)
 
 
 def test_negatives_never_positive():
