@@ -10,11 +10,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-from neo4j import Driver, GraphDatabase
+from neo4j import Driver
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
 from graphrec.config import Settings
-from graphrec.store.driver import StoreUnavailable, neo4j_uri
+from graphrec.store.driver import StoreUnavailable, connect
 
 CONNECTION_TIMEOUT_S = 2.0
 RETRY_TIME_S = 1.0
@@ -25,22 +25,19 @@ class GraphUnavailable(RuntimeError):
 
 
 def open_driver(settings: Settings) -> Driver | None:
-    """A driver with short timeouts, or None when not even the credentials can be found."""
-    from graphrec.store.driver import _password  # the store's one rule for where the password lives
-
+    """A driver with short timeouts, unverified, or None when not even the credentials can be found."""
     try:
-        password = _password(settings)
-    except (StoreUnavailable, RuntimeError):
+        return connect(
+            settings,
+            verify=False,
+            connection_timeout=CONNECTION_TIMEOUT_S,
+            connection_acquisition_timeout=CONNECTION_TIMEOUT_S * 2,
+            max_transaction_retry_time=RETRY_TIME_S,
+            # Warnings such as "relationship type VIEWED does not exist" on a shop without views are noise.
+            notifications_min_severity="OFF",
+        )
+    except StoreUnavailable:
         return None
-    return GraphDatabase.driver(
-        neo4j_uri(settings),
-        auth=(settings.neo4j_user, password),
-        connection_timeout=CONNECTION_TIMEOUT_S,
-        connection_acquisition_timeout=CONNECTION_TIMEOUT_S * 2,
-        max_transaction_retry_time=RETRY_TIME_S,
-        # Warnings such as "relationship type VIEWED does not exist" on a shop without views are noise.
-        notifications_min_severity="OFF",
-    )
 
 
 UNAVAILABLE_MESSAGE = "the graph database (Neo4j) is unavailable right now; try again later"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import AuthError, ServiceUnavailable
 
@@ -25,11 +27,16 @@ def _password(settings: Settings) -> str:
     return LocalNeo4j(settings).password()
 
 
-def connect(settings: Settings, *, verify: bool = True) -> Driver:
-    """A driver for the configured server; with ``verify`` it fails fast with a clear message."""
+def connect(settings: Settings, *, verify: bool = True, **driver_options: Any) -> Driver:
+    """A driver for the configured server; with ``verify`` it fails fast with a clear message.
+
+    ``driver_options`` go to ``GraphDatabase.driver`` (a service sets short timeouts, say).
+    """
     uri = neo4j_uri(settings)
     try:
-        driver = GraphDatabase.driver(uri, auth=(settings.neo4j_user, _password(settings)))
+        driver = GraphDatabase.driver(uri, auth=(settings.neo4j_user, _password(settings)), **driver_options)
+    except StoreUnavailable:
+        raise
     except Exception as err:  # a malformed URI, a missing password file
         raise StoreUnavailable(f"cannot connect to Neo4j at {uri}: {err}") from None
     if verify:
