@@ -71,7 +71,9 @@ def driver(neo4j_settings: Settings) -> Iterator[Driver]:
 def wipe(driver: Driver) -> None:
     """Delete every node and relationship (schema stays), in batches so large graphs fit in memory."""
     with driver.session() as session:
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+        # Relationships first: detaching a popular product at once would hold all its edges in one transaction.
+        session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS").consume()
+        session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
 
 
 @pytest.fixture
