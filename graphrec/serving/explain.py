@@ -57,6 +57,13 @@ def _rel(rel: schema.RelType, direction: str = "out") -> dict[str, Any]:
     return {"type": rel.type, "direction": direction}
 
 
+def _shared_purchase_path(user_id: str, shared: str, other: str, pid: str) -> list[dict[str, Any]]:
+    """user -BOUGHT-> shared <-BOUGHT- other -BOUGHT-> pid: the path of co-purchase and similar-user reasons."""
+    return [_node(schema.USER, user_id), _rel(schema.BOUGHT), _node(schema.PRODUCT, shared),
+            _rel(schema.BOUGHT, "in"), _node(schema.USER, other), _rel(schema.BOUGHT),
+            _node(schema.PRODUCT, pid)]
+
+
 def _unit(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=-1, keepdims=True)
     return rows / np.where(norms == 0, 1, norms)
@@ -190,9 +197,7 @@ class Explainer:
             used_q.add(q)
             text = (f"People who bought {idx.product_label(q)} also bought {idx.product_label(pid)}"
                     f" ({len(both)} shopper{'s' if len(both) > 1 else ''} bought both)")
-            path = [_node(schema.USER, user_id), _rel(schema.BOUGHT), _node(schema.PRODUCT, q),
-                    _rel(schema.BOUGHT, "in"), _node(schema.USER, shopper), _rel(schema.BOUGHT),
-                    _node(schema.PRODUCT, pid)]
+            path = _shared_purchase_path(user_id, q, shopper, pid)
             return Explanation("co_purchase", text, path)
         return None
 
@@ -222,9 +227,7 @@ class Explainer:
             q = next(q for q in ranked_q if q in shared)
             text = (f"{idx.user_label(other)}, whose taste is close to yours (you both bought "
                     f"{idx.product_label(q)}), bought {idx.product_label(pid)}")
-            path = [_node(schema.USER, user_id), _rel(schema.BOUGHT), _node(schema.PRODUCT, q),
-                    _rel(schema.BOUGHT, "in"), _node(schema.USER, other), _rel(schema.BOUGHT),
-                    _node(schema.PRODUCT, pid)]
+            path = _shared_purchase_path(user_id, q, other, pid)
             return Explanation("similar_user", text, path)
         return None
 
