@@ -8,7 +8,7 @@ import torch
 
 from bench._splits import gowalla_split, lastfm_split
 from graphrec.ranking import UserItems, embedding_scorer, evaluate_scores
-from graphrec.train import TrainConfig, Trainer
+from graphrec.train import TrainConfig, Trainer, default_config
 
 name = sys.argv[1]
 kw = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
@@ -16,10 +16,10 @@ threads = kw.pop("threads", None)
 if threads:
     torch.set_num_threads(threads)
 trace = kw.pop("trace", 5)
-vf = kw.pop("valid_fraction", 0.1)
+vf = kw.pop("valid_fraction", None)
 t0 = time.time()
 data = (lastfm_split if name == "lastfm" else gowalla_split)(vf)
-cfg = TrainConfig(**kw)
+cfg = default_config("lightgcn", data.train.shape[1], **kw) if kw.pop("defaults", True) else TrainConfig(**kw)
 tr = Trainer(data, cfg)
 test = UserItems.from_pairs(data.test[0], data.test[1], data.num_users)
 known = UserItems.from_pairs(torch.cat([data.train[0], data.valid[0]]),

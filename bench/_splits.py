@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from graphrec.graph import VALID_PAIRS
 from graphrec.interactions import Interactions, carve_validation
 
 DATA = Path(os.environ.get("GRAPHREC_SHARED_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def lastfm_split(valid_fraction: float = 0.1, seed: int = 2024) -> Interactions:
+def lastfm_split(valid_fraction: float | None = None, seed: int = 2024) -> Interactions:
     d = DATA / "lastfm-sociallgn-split"
     tr = pd.read_csv(d / "train_set.txt")
     te = pd.read_csv(d / "test_set.txt")
@@ -24,6 +25,8 @@ def lastfm_split(valid_fraction: float = 0.1, seed: int = 2024) -> Interactions:
     nu = int(max(tr.user.max(), te.user.max(), so.max().max())) + 1
     ni = int(max(tr.item.max(), te.item.max())) + 1
     train = torch.tensor(tr[["user", "item"]].to_numpy().T, dtype=torch.long)
+    if valid_fraction is None:  # the rule load_snapshot applies
+        valid_fraction = min(0.1, VALID_PAIRS / train.shape[1])
     train, valid = carve_validation(train, valid_fraction, seed)
     return Interactions(nu, ni, train, valid,
                         torch.tensor(te[["user", "item"]].to_numpy().T, dtype=torch.long),
@@ -41,11 +44,13 @@ def _read_lists(path: Path) -> torch.Tensor:
     return torch.tensor(np.stack([np.concatenate(us), np.concatenate(its)]))
 
 
-def gowalla_split(valid_fraction: float = 0.1, seed: int = 2024) -> Interactions:
+def gowalla_split(valid_fraction: float | None = None, seed: int = 2024) -> Interactions:
     d = DATA / "gowalla-lightgcn"
     train = _read_lists(d / "train.txt")
     test = _read_lists(d / "test.txt")
     nu = int(max(train[0].max(), test[0].max())) + 1
     ni = int(max(train[1].max(), test[1].max())) + 1
+    if valid_fraction is None:  # the rule load_snapshot applies
+        valid_fraction = min(0.1, VALID_PAIRS / train.shape[1])
     train, valid = carve_validation(train, valid_fraction, seed)
     return Interactions(nu, ni, train, valid, test)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphrec.interactions import Interactions
+from graphrec.losses import bpr, sampled_softmax
 from graphrec.models import build_model
 from graphrec.ranking import UserItems, embedding_scorer, evaluate_scores
 
@@ -54,8 +55,16 @@ class TrainConfig:
     reg: float = 1e-4  # L2 on ego embeddings (bpr) / weight decay-like term (softmax)
     social_weight: float = 0.5
     init_std: float = 0.1
+    init: str = "normal"  # "spectral": top singular vectors of the training graph (LightGCN family)
     eval_every: int = 1
     patience: int = 10  # evaluations without improvement before stopping
+    # On an evaluation without improvement, multiply the learning rate by this (1.0: constant lr).
+    # Large steps find the plateau fast; smaller ones then settle into it.
+    lr_decay: float = 1.0
+    # "cosine": anneal the learning rate to 0 over ``epochs`` (step by step; or over the time
+    # budget, if that runs out first), so the last epochs settle instead of hovering around the
+    # plateau at full step size. "constant": no schedule.
+    lr_schedule: str = "constant"
     min_delta: float = 1e-4
     seed: int = 2024
     time_budget_s: float | None = None  # stop after this much training time (best epoch kept)
@@ -143,7 +152,7 @@ class Trainer:
         if c.loss == "bpr":
             j = self.sample_negatives(users)
             n = all_items[j]
-            ranking = F.softplus(-((u * i).sum(1) - (u * n).sum(1))).mean()
+            ranking = bpr((u * i).sum(1), (u * n).sum(1))
             ego_u, ego_i = self.model.ego(users, items)
             _, ego_n = self.model.ego(users, j)
             l2 = (ego_u.square().sum() + ego_i.square().sum() + ego_n.square().sum()) / (2 * len(users))
@@ -154,17 +163,19 @@ class Trainer:
             n = all_items[j]
             if c.cosine:
                 u, i, n = F.normalize(u, dim=1), F.normalize(i, dim=1), F.normalize(n, dim=1)
-            pos = (u * i).sum(1, keepdim=True)
-            logits = torch.cat([pos, u @ n.T], dim=1) / c.temperature
-            if c.item_bias:
-                bias = self.item_bias
-                logits = logits + torch.cat([bias[items][:, None], bias[j].expand(len(users), -1)], 1)
-            target = torch.zeros(len(users), dtype=torch.long, device=users.device)
-            ranking = F.cross_entropy(logits, target)
+            bias = (self.item_bias[items], self.item_bias[j]) if c.item_bias else (None, None)
+            ranking = sampled_softmax(u, i, n, 1.0 / c.temperature, *bias)
             ego_u, ego_i = self.model.ego(users, items)
             l2 = (ego_u.square().sum() + ego_i.square().sum()) / (2 * len(users))
             return ranking + c.reg * l2
         raise ValueError(f"unknown loss {c.loss!r} (bpr or softmax)")
+
+    def learning_rate(self, progress: float) -> float:
+        """The scheduled learning rate at ``progress`` (0..1) of ``epochs``, before ``lr_decay``."""
+        c = self.config
+        if c.lr_schedule == "cosine":
+            return c.lr * 0.5 * (1 + math.cos(math.pi * progress))
+        return c.lr
 
     def validate(self) -> dict[str, float]:
         users, items = self.embeddings()
@@ -179,6 +190,17 @@ class Trainer:
         train = self.data.train.to(self.device)
         n = train.shape[1]
         steps_per_epoch = max(1, math.ceil(n / c.batch_size))
+        if c.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"unknown lr_schedule {c.lr_schedule!r} (constant or cosine)")
+        total_steps, done_steps = c.epochs * steps_per_epoch, 0
+        decayed = 1.0  # product of the lr_decay factors applied so far
+
+        def progress(elapsed: float) -> float:
+            # Through the schedule by steps or, when a time budget would end training first, by
+            # time: on a slow machine the cosine still reaches 0 when the budget runs out.
+            by_time = elapsed / c.time_budget_s if c.time_budget_s else 0.0
+            return min(1.0, max(done_steps / total_steps, by_time))
+
         best_score, best_epoch, best_state, bad = -1.0, 0, None, 0
         best_valid: dict[str, float] = {}
         history: list[dict[str, float]] = []
@@ -198,7 +220,10 @@ class Trainer:
                 loss = self.loss(train[0, idx], train[1, idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                for group in optimizer.param_groups:
+                    group["lr"] = self.learning_rate(progress(train_time + time.perf_counter() - t0)) * decayed
                 optimizer.step()
+                done_steps += 1
                 total += float(loss.detach())
             train_time += time.perf_counter() - t0
             epochs_run = epoch
@@ -214,6 +239,8 @@ class Trainer:
                     best_valid = metrics
                 else:
                     bad += 1
+                    decayed *= c.lr_decay
+                record["lr"] = self.learning_rate(progress(train_time)) * decayed  # the next step's
             history.append(record)
             if on_epoch is not None:
                 on_epoch(record)
@@ -284,16 +311,18 @@ def holdout_metrics(result: TrainResult, data: Interactions, ks: tuple[int, ...]
 
 # Defaults per model, tuned on the Last.fm SocialLGN split (validation part only). "large" applies
 # from LARGE_INTERACTIONS training pairs up (Gowalla): bigger batches amortise the full-graph
-# propagation each step costs, more negatives keep the gradient informative.
+# propagation each step costs, more negatives keep the gradient informative (4096 beat 1024 and
+# 8192 per CPU second), the spectral start saves the first expensive epochs, and a cosine schedule
+# over a fixed 30 epochs settles where a constant rate plateaus (Recall@20 0.1816 -> 0.185).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "lightgcn": {"negatives": 1024},
     "social": {"negatives": 1024, "social_weight": 2.0},
     "sage": {"negatives": 1024, "layers": 2, "lr": 0.005},
 }
 LARGE_INTERACTIONS = 300_000
-LARGE_DEFAULTS: dict[str, Any] = {"batch_size": 16384, "negatives": 4096, "lr": 0.01, "eval_every": 5,
-                                  "temperature": 0.15,
-                                  "patience": 4, "item_bias": True, "time_budget_s": 1680.0}
+LARGE_DEFAULTS: dict[str, Any] = {"batch_size": 16384, "negatives": 4096, "lr": 0.01, "temperature": 0.15,
+                                  "item_bias": True, "init": "spectral", "lr_schedule": "cosine",
+                                  "epochs": 30, "eval_every": 2, "patience": 8, "time_budget_s": 1680.0}
 
 
 def default_config(model: str, num_train: int = 0, **overrides: Any) -> TrainConfig:

@@ -67,6 +67,10 @@ def train(
     loss: Annotated[Optional[str], typer.Option(help="softmax (sampled, cosine with temperature) or bpr.")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Softmax temperature.")] = None,
     patience: Annotated[Optional[int], typer.Option(help="Validations without improvement before stopping.")] = None,
+    lr_decay: Annotated[Optional[float], typer.Option(help="Multiply the learning rate by this after each "
+                                                           "validation without improvement (1: constant).")] = None,
+    init: Annotated[Optional[str], typer.Option(help="normal, or spectral (top singular vectors of the "
+                                                     "training graph; lightgcn and social).")] = None,
     time_budget: Annotated[Optional[float], typer.Option(help="Stop after this many training seconds.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
     split: SplitOpt = Split.auto,
@@ -84,7 +88,7 @@ def train(
     data = _interactions(snapshot, split, seed)
     overrides = {"epochs": epochs, "dim": dim, "layers": layers, "lr": lr, "batch_size": batch_size,
                  "negatives": negatives, "loss": loss, "temperature": temperature, "patience": patience,
-                 "time_budget_s": time_budget}
+                 "lr_decay": lr_decay, "init": init, "time_budget_s": time_budget}
     config: TrainConfig = default_config(model.value, data.train.shape[1], seed=seed,
                                          **{k: v for k, v in overrides.items() if v is not None})
     show = is_tty() if progress is None else progress

@@ -31,13 +31,18 @@ def build_model(name: str, data: "Interactions", config: "TrainConfig",
     device = device or torch.device("cpu")
     adj = bipartite_adjacency(data.train[0], data.train[1], data.num_users, data.num_items)
     adj = adj.to(device)
-    if name == "lightgcn":
-        return LightGCN(adj, data.num_users, data.num_items, config.dim, config.layers,
-                        config.init_std).to(device)
-    if name == "social":
-        social = symmetric_csr(data.social[0], data.social[1], data.num_users).to(device)
-        return SocialLightGCN(adj, social, data.num_users, data.num_items, config.dim,
-                              config.layers, config.social_weight, config.init_std).to(device)
+    if name in ("lightgcn", "social"):
+        if name == "lightgcn":
+            model = LightGCN(adj, data.num_users, data.num_items, config.dim, config.layers, config.init_std)
+        else:
+            social = symmetric_csr(data.social[0], data.social[1], data.num_users).to(device)
+            model = SocialLightGCN(adj, social, data.num_users, data.num_items, config.dim,
+                                   config.layers, config.social_weight, config.init_std)
+        if config.init == "spectral":
+            model.spectral_init_(config.init_std, config.seed)
+        elif config.init != "normal":
+            raise ValueError(f"unknown init {config.init!r} (normal or spectral)")
+        return model.to(device)
     if name == "sage":
         from graphrec.models.sage import HeteroSAGE
 

@@ -11,7 +11,7 @@ import torch
 
 from graphrec import schema
 from graphrec.datasets.synthetic import generate_shop
-from graphrec.graph import SnapshotError, assign_split, export_snapshot, load_snapshot, to_interactions
+from graphrec.graph import VALID_PAIRS, SnapshotError, assign_split, export_snapshot, load_snapshot, to_interactions
 from graphrec.interactions import SPLIT_CODES
 from graphrec.store.loader import load_directory
 
@@ -111,6 +111,15 @@ def test_split_property_decides_and_valid_is_carved_from_train():
     assert (codes[:4] == SPLIT_CODES["valid"]).sum() in (1, 2)  # 4 * 0.3, stochastically rounded
     with pytest.raises(SnapshotError):
         assign_split(bought.assign(split=["bogus"] * 8), 2)
+
+
+@pytest.mark.parametrize("users,per_user", [(100, 20), (2000, 100)])
+def test_default_validation_is_ten_percent_capped_at_valid_pairs(users, per_user):
+    bought = pd.DataFrame({"src": np.repeat(np.arange(users), per_user),
+                           "dst": np.tile(np.arange(per_user), users), "split": "train"})
+    valid = int((assign_split(bought, users, seed=3) == SPLIT_CODES["valid"]).sum())
+    expected = min(0.1 * len(bought), VALID_PAIRS)  # 200 of 2,000; 20,000 of 200,000 (not 10%)
+    assert abs(valid - expected) < 0.05 * expected, (valid, expected)
 
 
 def test_temporal_split_holds_out_latest():

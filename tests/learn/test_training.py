@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 from graphrec.artifact import Artifact
 from graphrec.evaluate import EvalContext, evaluate, popular_baseline
 from graphrec.interactions import Interactions, carve_validation
+from graphrec.models import build_model, propagate
 from graphrec.train import TrainConfig, Trainer, build_artifact, holdout_metrics
 
 
@@ -61,6 +63,62 @@ def test_early_stopping_keeps_best_validation_epoch():
     assert result.best_epoch == best_epoch
     assert since == cfg.patience or len(history) == cfg.epochs  # stopped by patience (or ran out)
     assert result.best_valid["ndcg@20"] == pytest.approx(best)
+
+
+def test_learning_rate_decays_on_each_evaluation_without_improvement():
+    data = planted()
+    history = []
+    cfg = TrainConfig(dim=16, layers=1, epochs=40, batch_size=256, negatives=32, lr=0.05, patience=4,
+                      lr_decay=0.5)
+    Trainer(data, cfg).fit(history.append)
+    best, expected = -1.0, cfg.lr
+    for record in history:
+        if record["valid_ndcg@20"] > best + cfg.min_delta:
+            best = record["valid_ndcg@20"]
+        else:
+            expected *= cfg.lr_decay
+        assert record["lr"] == pytest.approx(expected)
+    assert history[-1]["lr"] < cfg.lr  # it did decay at least once before stopping
+
+
+def test_cosine_schedule_anneals_to_zero_over_the_epochs():
+    data = planted()
+    history = []
+    cfg = TrainConfig(dim=16, layers=1, epochs=6, batch_size=256, negatives=32, lr=0.05, patience=99,
+                      lr_schedule="cosine")
+    Trainer(data, cfg).fit(history.append)
+    lrs = [record["lr"] for record in history]
+    assert len(lrs) == cfg.epochs
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    # The lr after epoch k of 6 (the next step's): lr/2 (1 + cos(pi k/6)); half the base at k = 3.
+    assert lrs == pytest.approx([cfg.lr * 0.5 * (1 + math.cos(math.pi * k / 6)) for k in range(1, 7)])
+    assert lrs[2] == pytest.approx(cfg.lr / 2)
+
+
+def test_cosine_schedule_reaches_zero_when_the_time_budget_ends_first():
+    data = planted()
+    history = []
+    cfg = TrainConfig(dim=16, layers=1, epochs=100_000, batch_size=256, negatives=32, lr=0.05,
+                      patience=100_000, lr_schedule="cosine", time_budget_s=1.0)
+    Trainer(data, cfg).fit(history.append)
+    assert len(history) < cfg.epochs  # the budget, not the epochs, ended it
+    assert history[-1]["lr"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_spectral_init_starts_from_the_graphs_eigenvectors():
+    data = planted()
+    model = build_model("lightgcn", data, TrainConfig(dim=8, layers=2, init="spectral"))
+    x = model.embedding.weight.detach()
+    # [U; V] are eigenvectors of Â: one propagation scales each column, it does not mix them.
+    coeff = (propagate(model.adj, x) * x).sum(0) / (x * x).sum(0)
+    torch.testing.assert_close(propagate(model.adj, x), x * coeff, atol=1e-4, rtol=1e-3)
+    # Untrained, it already ranks the user's own taste community first.
+    users, items = model()
+    own = 0
+    for u in range(data.num_users):
+        top = torch.topk(users[u] @ items.T, 10).indices
+        own += int(((top >= data.num_items // 2) == (u >= data.num_users // 2)).sum())
+    assert own > 0.9 * 10 * data.num_users
 
 
 def test_negatives_never_positive():
