@@ -265,7 +265,8 @@ def curves(artifact: Artifact, data: Interactions, ks: Sequence[int] = (1, 5, 10
     for name in baselines:
         b = BASELINES[name](ctx, ks)
         out[name] = b["overall"]
-        out[f"{name}: zero_interaction_users"] = b["slices"]["zero_interaction_users"]
+        if b["slices"]["zero_interaction_users"].get("n_users"):  # an empty slice is no line at 0
+            out[f"{name}: zero_interaction_users"] = b["slices"]["zero_interaction_users"]
     return out
 
 

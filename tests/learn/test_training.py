@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from graphrec.artifact import Artifact
-from graphrec.evaluate import EvalContext, evaluate, popular_baseline
+from graphrec.evaluate import EvalContext, curves, evaluate, popular_baseline
 from graphrec.interactions import Interactions, carve_validation
 from graphrec.models import build_model, propagate
 from graphrec.train import TrainConfig, Trainer, build_artifact, holdout_metrics
@@ -148,6 +148,18 @@ def test_artifact_and_evaluate_report(tmp_path):
     zero = report["slices"]["zero_interaction_users"]["recall@20"]
     assert zero > 1.5 * report["baselines"]["popular"]["slices"]["zero_interaction_users"]["recall@20"]
     assert report["overall"]["recall@20"] == pytest.approx(art.metrics["test"]["recall@20"], abs=1e-6)
+    lines = curves(art, data, ks=(5, 10), zero_sample=40)
+    assert {"social", "popular", "itemknn", "social: zero_interaction_users",
+            "popular: zero_interaction_users"} <= set(lines)
+
+
+def test_curves_leave_out_empty_slices(tmp_path):
+    data = planted()
+    data.social = data.social[:, :0]  # no friends: nobody can be a zero-interaction user
+    result = Trainer(data, TrainConfig(dim=8, layers=1, epochs=2, batch_size=256, negatives=16)).fit()
+    art = Artifact.load(build_artifact(result, data, tmp_path / "model"))
+    lines = curves(art, data, ks=(5, 10), zero_sample=40)
+    assert set(lines) == {"lightgcn", "popular", "itemknn"}  # no empty slice drawn as a line at 0
 
 
 def test_cli_pipeline_on_exported_shop(driver, tmp_path):
