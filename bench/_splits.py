@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from graphrec.graph import VALID_PAIRS
-from graphrec.interactions import Interactions, carve_validation
+from graphrec.interactions import Interactions, carve_validation, default_valid_fraction
 
 DATA = Path(os.environ.get("GRAPHREC_SHARED_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -26,7 +25,7 @@ def lastfm_split(valid_fraction: float | None = None, seed: int = 2024) -> Inter
     ni = int(max(tr.item.max(), te.item.max())) + 1
     train = torch.tensor(tr[["user", "item"]].to_numpy().T, dtype=torch.long)
     if valid_fraction is None:  # the rule load_snapshot applies
-        valid_fraction = min(0.1, VALID_PAIRS / train.shape[1])
+        valid_fraction = default_valid_fraction(train.shape[1])
     train, valid = carve_validation(train, valid_fraction, seed)
     return Interactions(nu, ni, train, valid,
                         torch.tensor(te[["user", "item"]].to_numpy().T, dtype=torch.long),
@@ -51,6 +50,6 @@ def gowalla_split(valid_fraction: float | None = None, seed: int = 2024) -> Inte
     nu = int(max(train[0].max(), test[0].max())) + 1
     ni = int(max(train[1].max(), test[1].max())) + 1
     if valid_fraction is None:  # the rule load_snapshot applies
-        valid_fraction = min(0.1, VALID_PAIRS / train.shape[1])
+        valid_fraction = default_valid_fraction(train.shape[1])
     train, valid = carve_validation(train, valid_fraction, seed)
     return Interactions(nu, ni, train, valid, test)

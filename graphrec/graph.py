@@ -35,7 +35,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from graphrec import schema
-from graphrec.interactions import SPLIT_CODES, Interactions, carve_validation
+from graphrec.interactions import SPLIT_CODES, Interactions, carve_validation, default_valid_fraction
 
 if TYPE_CHECKING:
     from neo4j import Driver
@@ -184,9 +184,6 @@ def _edge_index(frame: pd.DataFrame) -> torch.Tensor:
                         dtype=torch.long).reshape(2, -1)
 
 
-VALID_PAIRS = 20_000
-
-
 def assign_split(bought: pd.DataFrame, num_users: int, *, split: str = "auto",
                  test_fraction: float = 0.2, valid_fraction: float | None = None,
                  seed: int = 2024) -> np.ndarray:
@@ -196,9 +193,8 @@ def assign_split(bought: pd.DataFrame, num_users: int, *, split: str = "auto",
     one, per-user random ``test_fraction`` to test. ``random`` ignores the property and does that;
     ``temporal`` holds out each user's latest ``test_fraction`` by ``ts``. When no interaction is
     marked valid, ``valid_fraction`` of each user's training interactions become validation, so
-    early stopping never looks at the test set. By default that is 10%, but at most about
-    ``VALID_PAIRS`` pairs: enough to rank epochs, and every pair held out is one the model never
-    learns from (on Gowalla a 10% carve cost more test recall than the whole gap to the paper).
+    early stopping never looks at the test set; by default
+    :func:`~graphrec.interactions.default_valid_fraction` (10%, at most about ``VALID_PAIRS`` pairs).
     """
     n = len(bought)
     codes = np.zeros(n, dtype=np.int64)
@@ -231,7 +227,7 @@ def assign_split(bought: pd.DataFrame, num_users: int, *, split: str = "auto",
         raise ValueError(f"unknown split {split!r} (auto, random or temporal)")
     train = np.nonzero(codes == SPLIT_CODES["train"])[0]
     if valid_fraction is None:
-        valid_fraction = min(0.1, VALID_PAIRS / max(1, len(train)))
+        valid_fraction = default_valid_fraction(len(train))
     if not (codes == SPLIT_CODES["valid"]).any() and valid_fraction > 0:
         pairs = torch.tensor(np.stack([users[train], train]))
         _, valid = carve_validation(pairs, valid_fraction, seed + 1)

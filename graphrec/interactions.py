@@ -41,6 +41,16 @@ class Interactions:
         return cats
 
 
+# Validation needs enough pairs to rank epochs, and every pair held out is one the model never
+# learns from: 10% per user, but at most about this many pairs in all.
+VALID_PAIRS = 20_000
+
+
+def default_valid_fraction(num_train: int) -> float:
+    """10% of the training pairs, capped at about ``VALID_PAIRS`` (Gowalla: 2.5%)."""
+    return min(0.1, VALID_PAIRS / max(1, num_train))
+
+
 def carve_validation(pairs: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
     """Split (user, item) pairs per user into (train, valid), ``fraction`` of each user's to valid.
 

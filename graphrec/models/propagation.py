@@ -15,20 +15,22 @@ import torch
 from torch import Tensor
 
 
-class _SymmetricSpMM(torch.autograd.Function):
+class _SpMM(torch.autograd.Function):
+    """``adj @ x`` whose backward is ``adj_t @ grad`` with a transpose built once, not per step."""
+
     @staticmethod
-    def forward(ctx, adj: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.adj = adj
+    def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.adj_t = adj_t
         return adj @ x
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[None, Tensor]:  # type: ignore[override]
-        return None, ctx.adj @ grad.contiguous()
+    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor]:  # type: ignore[override]
+        return None, None, ctx.adj_t @ grad.contiguous()
 
 
 def propagate(adj: Tensor, x: Tensor) -> Tensor:
-    """``adj @ x`` for a *symmetric* sparse CSR ``adj``, differentiable in ``x``."""
-    return _SymmetricSpMM.apply(adj, x)
+    """``adj @ x`` for a *symmetric* sparse CSR ``adj`` (its own transpose), differentiable in ``x``."""
+    return _SpMM.apply(adj, adj, x)
 
 
 def symmetric_csr(row: Tensor, col: Tensor, num_nodes: int, weight: Tensor | None = None) -> Tensor:
@@ -58,17 +60,6 @@ def symmetric_csr(row: Tensor, col: Tensor, num_nodes: int, weight: Tensor | Non
 def bipartite_adjacency(users: Tensor, items: Tensor, num_users: int, num_items: int) -> Tensor:
     """Normalised user–item adjacency over ``num_users + num_items`` nodes (items offset)."""
     return symmetric_csr(users, items + num_users, num_users + num_items)
-
-
-class _SpMM(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.adj_t = adj_t
-        return adj @ x
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor]:  # type: ignore[override]
-        return None, None, ctx.adj_t @ grad.contiguous()
 
 
 def mean_adjacency(dst: Tensor, src: Tensor, num_dst: int, num_src: int) -> tuple[Tensor, Tensor]:

@@ -11,8 +11,8 @@ import torch
 
 from graphrec import schema
 from graphrec.datasets.synthetic import generate_shop
-from graphrec.graph import VALID_PAIRS, SnapshotError, assign_split, export_snapshot, load_snapshot, to_interactions
-from graphrec.interactions import SPLIT_CODES
+from graphrec.graph import SnapshotError, assign_split, export_snapshot, load_snapshot, to_interactions
+from graphrec.interactions import SPLIT_CODES, VALID_PAIRS
 from graphrec.store.loader import load_directory
 
 
