@@ -87,7 +87,7 @@ def fold_in_user(
             (w["products"], _unit_mean(artifact.product_emb, _rows(artifact.product_index, products))),
             (w["categories"],
              _unit_mean(artifact.category_emb, _rows(artifact.category_index, categories))),
-            (w["prior"], user_prior(artifact)),
+            (w["prior"], user_prior(artifact) if w["prior"] else None),  # a mean over all users
         ],
         dim,
     )
@@ -112,7 +112,8 @@ def fold_in_product(
             (w["product_categories"],
              _unit_mean(artifact.category_emb, _rows(artifact.category_index, categories))),
             (w["product_buyers"], _unit_mean(artifact.user_emb, _rows(artifact.user_index, buyers))),
-            (w["product_prior"], _unit_mean(artifact.product_emb, range(len(artifact.product_ids)))),
+            (w["product_prior"],  # a mean over all products: only when weighted
+             _unit_mean(artifact.product_emb, range(len(artifact.product_ids))) if w["product_prior"] else None),
         ],
         dim,
     )

@@ -21,8 +21,9 @@ Kinds, most informative first; an item gets up to three, the first ones that exi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -69,20 +70,6 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.where(norms == 0, 1, norms)
 
 
-class _Lazy:
-    """A value computed on first use (per request: most lists never need it)."""
-
-    def __init__(self, compute: Any) -> None:
-        self._compute = compute
-        self._value: Any = None
-        self._done = False
-
-    def get(self) -> Any:
-        if not self._done:
-            self._value, self._done = self._compute(), True
-        return self._value
-
-
 def _others(n: int, noun: str) -> str:
     return "" if n <= 0 else f" (and {n} other {noun}{'s' if n > 1 else ''})"
 
@@ -127,7 +114,7 @@ class Explainer:
                 by_category.setdefault(c, []).append(q)
         # Purchases the model has no row for (bought after training) rank last, by id.
         unscored = [q for q in bought if q not in self.rec.product_rows]
-        similar = _Lazy(lambda: self._similar_users(user_id, user_vector))
+        similar = functools.cache(lambda: self._similar_users(user_id, user_vector))  # most lists never need it
 
         out: list[list[Explanation]] = []
         for j, pid in enumerate(product_ids):
@@ -211,16 +198,16 @@ class Explainer:
         top = np.argpartition(-sims, n - 1)[:n]
         return {art.user_ids[i]: float(sims[i]) for i in top.tolist() if art.user_ids[i] != user_id}
 
-    def _similar_user(self, user_id: str, pid: str, *, similar: "_Lazy", ranked_q: list[str],
-                      found: list[Explanation], **_: Any) -> Explanation | None:
+    def _similar_user(self, user_id: str, pid: str, *, similar: Callable[[], dict[str, float]],
+                      ranked_q: list[str], found: list[Explanation], **_: Any) -> Explanation | None:
         idx = self.index
-        similar = similar.get()
-        candidates = similar.keys() & idx.buyers.get(pid, set())
+        sims = similar()
+        candidates = sims.keys() & idx.buyers.get(pid, set())
         if not candidates:
             return None
         named = {step["id"] for e in found for step in e.path if step.get("label") == schema.USER.label}
         mine = idx.bought.get(user_id, {}).keys()
-        for other in sorted(candidates - named, key=lambda u: (-similar[u], u)):
+        for other in sorted(candidates - named, key=lambda u: (-sims[u], u)):
             shared = mine & idx.bought.get(other, {}).keys()  # set intersection in C, then order
             if not shared:
                 continue
