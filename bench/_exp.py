@@ -19,7 +19,9 @@ trace = kw.pop("trace", 5)
 vf = kw.pop("valid_fraction", None)
 t0 = time.time()
 data = (lastfm_split if name == "lastfm" else gowalla_split)(vf)
-cfg = default_config("lightgcn", data.train.shape[1], **kw) if kw.pop("defaults", True) else TrainConfig(**kw)
+use_defaults = kw.pop("defaults", True)
+cfg = (default_config(kw.pop("model", "lightgcn"), data.train.shape[1], **kw) if use_defaults
+       else TrainConfig(**kw))
 tr = Trainer(data, cfg)
 test = UserItems.from_pairs(data.test[0], data.test[1], data.num_users)
 known = UserItems.from_pairs(torch.cat([data.train[0], data.valid[0]]),
