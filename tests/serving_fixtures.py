@@ -158,6 +158,14 @@ class LiveServer:
         self.thread.join(timeout=15)
 
 
+def cli_env(settings: Settings) -> dict[str, str]:
+    """Environment that points a ``graphrec`` CLI run at the server of ``settings``."""
+    if settings.neo4j_uri is not None:
+        return {"NEO4J_URI": settings.neo4j_uri}
+    return {"GRAPHREC_HOME": str(settings.home), "GRAPHREC_BOLT_PORT": str(settings.bolt_port),
+            "NEO4J_PASSWORD": settings.neo4j_password.get_secret_value()}
+
+
 def settings_for(neo4j_settings: Settings, api_key: str | None = API_KEY) -> Settings:
     return neo4j_settings.model_copy(update={"api_key": SecretStr(api_key) if api_key else None})
 
@@ -197,11 +205,12 @@ def walk():
 
 @pytest.fixture
 def kit():
-    """Helpers for tests that start their own server: ``kit.LiveServer``, ``kit.settings_for``,
-    ``kit.API_KEY``."""
+    """Helpers for tests that start their own server or CLI: ``kit.LiveServer``, ``kit.settings_for``,
+    ``kit.cli_env``, ``kit.API_KEY``."""
     import types
 
-    return types.SimpleNamespace(API_KEY=API_KEY, LiveServer=LiveServer, settings_for=settings_for)
+    return types.SimpleNamespace(API_KEY=API_KEY, LiveServer=LiveServer, settings_for=settings_for,
+                                 cli_env=cli_env)
 
 
 # -- the Last.fm graph and a model trained on it (fixtures of tests/conftest.py) -----------------------

@@ -96,10 +96,8 @@ def test_write_through_graph_query_is_refused_and_changes_nothing(lastfm_live, l
     assert run_read(lastfm_driver, "MATCH (p:Product {name: 'x'}) RETURN count(p)").rows == [[0]]
 
 
-def test_publish_then_analyst_queries(lastfm_live, lastfm_driver, lastfm_settings, lastfm_model):
-    env = ({"NEO4J_URI": lastfm_settings.neo4j_uri} if lastfm_settings.neo4j_uri else
-           {"GRAPHREC_HOME": str(lastfm_settings.home), "GRAPHREC_BOLT_PORT": str(lastfm_settings.bolt_port),
-            "NEO4J_PASSWORD": lastfm_settings.neo4j_password.get_secret_value()})
+def test_publish_then_analyst_queries(lastfm_live, lastfm_driver, lastfm_settings, lastfm_model, kit):
+    env = kit.cli_env(lastfm_settings)
     k = 5
     result = CliRunner().invoke(cli, ["publish", "--model", str(lastfm_model), "--k", str(k)], env=env)
     assert result.exit_code == 0, result.output

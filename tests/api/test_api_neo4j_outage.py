@@ -70,9 +70,8 @@ def test_outage_after_startup_then_recovery(shop_db, shop_artifact, neo4j_settin
     host, port = host_port.rsplit(":", 1)
     proxy = CuttableProxy((host, int(port)))
     proxy.restore()
-    password = neo4j_settings.neo4j_password or None
-    settings = kit.settings_for(neo4j_settings).model_copy(
-        update={"neo4j_uri": f"bolt://127.0.0.1:{proxy.port}", "neo4j_password": password})
+    settings = kit.settings_for(neo4j_settings).model_copy(  # the password carries over
+        update={"neo4j_uri": f"bolt://127.0.0.1:{proxy.port}"})
     with kit.LiveServer(create_app(settings, shop_artifact)) as server:
         before = server.client.get("/users/u02/recommendations", params={"k": 5}).json()
         assert before["items"][0]["explanations"]

@@ -116,17 +116,11 @@ def test_neo4j_down_gives_503_while_model_recommendations_work(shop_artifact, tm
             assert "unavailable" in r.json()["detail"] and "Traceback" not in r.text
 
 
-def cli_env(neo4j_settings) -> dict[str, str]:
-    return {"GRAPHREC_HOME": str(neo4j_settings.home), "GRAPHREC_BOLT_PORT": str(neo4j_settings.bolt_port),
-            "NEO4J_PASSWORD": neo4j_settings.neo4j_password.get_secret_value()} if neo4j_settings.neo4j_uri is None \
-        else {"NEO4J_URI": neo4j_settings.neo4j_uri}
-
-
-def test_publish_leaves_k_recommended_edges_per_user(shop_db, shop_artifact, neo4j_settings, tmp_path):
+def test_publish_leaves_k_recommended_edges_per_user(shop_db, shop_artifact, neo4j_settings, tmp_path, kit):
     runner = CliRunner()
     for k in (5, 3):  # a second run replaces the first
         result = runner.invoke(cli, ["publish", "--model", str(shop_artifact), "--k", str(k)],
-                               env=cli_env(neo4j_settings))
+                               env=kit.cli_env(neo4j_settings))
         assert result.exit_code == 0, result.output
         per_user = run_read(shop_db, "MATCH (u:User) OPTIONAL MATCH (u)-[r:RECOMMENDED]->(p) "
                                      "RETURN u.id, count(r), count(DISTINCT p), collect(r.rank)").rows
@@ -135,7 +129,7 @@ def test_publish_leaves_k_recommended_edges_per_user(shop_db, shop_artifact, neo
         assert run_read(shop_db, "MATCH (u:User)-[:RECOMMENDED]->(p)<-[:BOUGHT]-(u) RETURN count(*)").rows == [[0]]
     out = tmp_path / "promos.csv"
     result = runner.invoke(cli, ["promos", "friends-bought", "--model", str(shop_artifact), "--out", str(out)],
-                           env=cli_env(neo4j_settings))
+                           env=kit.cli_env(neo4j_settings))
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output[result.output.index("{"):])
     assert summary["rows"] > 0 and out.read_text().startswith("user_id,rank,product_id")

@@ -19,14 +19,9 @@ from graphrec.neo4j.server import free_port
 pytestmark = pytest.mark.integration
 
 
-def test_graphrec_serve_answers_and_stops(shop_db, shop_artifact, neo4j_settings, tmp_path):
+def test_graphrec_serve_answers_and_stops(shop_db, shop_artifact, neo4j_settings, tmp_path, kit):
     port = free_port()
-    env = {**os.environ, "GRAPHREC_API_KEY": "k" * 20}
-    if neo4j_settings.neo4j_uri:
-        env["NEO4J_URI"] = neo4j_settings.neo4j_uri
-    else:
-        env.update(GRAPHREC_HOME=str(neo4j_settings.home), GRAPHREC_BOLT_PORT=str(neo4j_settings.bolt_port),
-                   NEO4J_PASSWORD=neo4j_settings.neo4j_password.get_secret_value())
+    env = {**os.environ, "GRAPHREC_API_KEY": "k" * 20, **kit.cli_env(neo4j_settings)}
     exe = Path(sys.executable).with_name("graphrec")
     log = tmp_path / "serve.log"
     with log.open("w") as out:
@@ -56,10 +51,8 @@ def test_graphrec_serve_answers_and_stops(shop_db, shop_artifact, neo4j_settings
     assert bad.exit_code == 1 and "not a model artifact" in bad.output and "Traceback" not in bad.output
 
 
-def test_serve_check_answers_over_http(shop_db, shop_artifact, neo4j_settings):
-    env = ({"NEO4J_URI": neo4j_settings.neo4j_uri} if neo4j_settings.neo4j_uri else
-           {"GRAPHREC_HOME": str(neo4j_settings.home), "GRAPHREC_BOLT_PORT": str(neo4j_settings.bolt_port),
-            "NEO4J_PASSWORD": neo4j_settings.neo4j_password.get_secret_value()})
+def test_serve_check_answers_over_http(shop_db, shop_artifact, neo4j_settings, kit):
+    env = kit.cli_env(neo4j_settings)
     result = CliRunner().invoke(cli, ["serve", "--model", str(shop_artifact), "--port", str(free_port()),
                                       "--check", "--log-level", "warning"], env=env)
     assert result.exit_code == 0, result.output

@@ -162,14 +162,13 @@ def test_curves_leave_out_empty_slices(tmp_path):
     assert set(lines) == {"lightgcn", "popular", "itemknn"}  # no empty slice drawn as a line at 0
 
 
-def test_cli_pipeline_on_exported_shop(driver, tmp_path):
+def test_cli_pipeline_on_exported_shop(empty_db, tmp_path):
     """graphrec export -> train -> evaluate (--plot) against a real Neo4j holding a generated shop."""
     from graphrec.cli import app
     from graphrec.datasets.synthetic import generate_shop
     from graphrec.store.loader import load_directory
-    from tests.conftest import wipe
 
-    wipe(driver)
+    driver = empty_db
     generate_shop(200, tmp_path / "shop", seed=3)
     load_directory(driver, tmp_path / "shop", progress=False)
     from graphrec.graph import export_snapshot
