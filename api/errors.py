@@ -26,19 +26,22 @@ log = logging.getLogger("graphrec.api")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail: str, field: str | None = None) -> None:
+    def __init__(self, status: int, detail: str, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.field = field
+        self.headers = headers
 
 
-def _error(status: int, detail: str, field: str | None = None, **extra: Any) -> JSONResponse:
+def _error(status: int, detail: str, field: str | None = None, headers: dict[str, str] | None = None,
+           **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"detail": detail}
     if field is not None:
         body["field"] = field
     body.update(extra)
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -53,7 +56,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.detail, exc.field)
+        return _error(exc.status, exc.detail, exc.field, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

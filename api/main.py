@@ -21,6 +21,7 @@ from api.routes import coldstart, graph, health, promos, recommendations
 from graphrec import __version__
 from graphrec.config import Settings
 from graphrec.serving.analyst import ANALYST_DIR, load_queries
+from graphrec.serving.auth import AuditLog, KeyRing, RateLimiter
 from graphrec.serving.blas import limit_blas_threads
 from graphrec.serving.service import Service
 
@@ -62,11 +63,14 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
     app.state.settings = settings
     app.state.service = service
     app.state.queries = load_queries(analyst_dir)
+    app.state.keys = KeyRing.from_settings(settings)
+    app.state.query_limiter = RateLimiter(settings.query_rate, settings.query_burst)
+    app.state.audit = AuditLog(settings.audit_path)
     errors.install(app)
     app.add_middleware(errors.BodyLimit, max_bytes=max_body_bytes)
     for module in (health, recommendations, promos, coldstart, graph):
         app.include_router(module.router)
-    log.info("serving model %s (%s) from %s; analyst API %s", service.artifact.model,
-             service.artifact.snapshot_id, artifact_path,
-             "enabled" if settings.api_key is not None else "disabled (no GRAPHREC_API_KEY)")
+    log.info("serving model %s (%s) from %s; %s", service.artifact.model, service.artifact.snapshot_id,
+             artifact_path, "API keys configured" if app.state.keys.configured else
+             "no API keys configured: reads are open, every write and analyst query is refused")
     return app

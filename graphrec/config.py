@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, validation_alias="GRAPHREC_API_KEY"
     )
+    # Keys with roles (see graphrec.serving.auth): a file of ``name:roles:sha256`` lines.
+    api_keys_file: Path | None = Field(None, validation_alias="GRAPHREC_API_KEYS_FILE")
+    # Who wrote what, which analyst ran which query: JSON lines; default ``<home>/audit.log``.
+    audit_log: Path | None = Field(None, validation_alias="GRAPHREC_AUDIT_LOG")
+    # Per key, on expensive endpoints (analyst queries): sustained requests/s and burst.
+    query_rate: float = Field(2.0, gt=0, validation_alias="GRAPHREC_QUERY_RATE")
+    query_burst: int = Field(10, ge=1, validation_alias="GRAPHREC_QUERY_BURST")
     # Memory of the embedded server; the defaults suit a 2-core, 24 GiB machine running tests too.
     neo4j_heap: str = Field("1g", validation_alias="GRAPHREC_NEO4J_HEAP")
     neo4j_pagecache: str = Field(
@@ -48,6 +55,10 @@ class Settings(BaseSettings):
     def external(self) -> bool:
         """True when an external server (``NEO4J_URI``) is configured."""
         return self.neo4j_uri is not None
+
+    @property
+    def audit_path(self) -> Path:
+        return self.audit_log if self.audit_log is not None else self.home / "audit.log"
 
     def with_overrides(self, **overrides: object) -> "Settings":
         """A copy with the given fields replaced; ``None`` values are ignored (unset CLI flags)."""

@@ -133,9 +133,11 @@ def shop_db(empty_db: Driver, shop: Shop) -> Driver:
 
 
 class LiveServer:
-    """A real uvicorn server on a free loopback port, in a thread; ``client`` speaks HTTP to it."""
+    """A real uvicorn server on a free loopback port, in a thread; ``client`` speaks HTTP to it,
+    sending ``key`` (the admin key of ``settings_for``) unless told otherwise; ``anonymous`` sends none."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, key: str | None = API_KEY) -> None:
+        self.key = key
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
@@ -149,11 +151,14 @@ class LiveServer:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.02)
-        self.client = httpx.Client(base_url=self.url, timeout=30)
+        self.client = httpx.Client(base_url=self.url, timeout=30,
+                                   headers={"X-API-Key": self.key} if self.key else {})
+        self.anonymous = httpx.Client(base_url=self.url, timeout=30)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()
+        self.anonymous.close()
         self.server.should_exit = True
         self.thread.join(timeout=15)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import ServiceDep, json_response
+from api.deps import Reader, ServiceDep, json_response
 from api.routes.recommendations import catch_up
 from api.schemas import MAX_K, ErrorOut, PromosOut
 
@@ -25,6 +25,7 @@ def _iso(ts: float | None) -> str | None:
 )
 async def friends_bought(
     service: ServiceDep,
+    who: Reader,
     user_id: Annotated[str, Path(min_length=1, max_length=200)],
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     since: Annotated[datetime | None, Query(description="Only purchases at or after this ISO date/time")] = None,

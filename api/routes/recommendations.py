@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServiceDep, json_response
+from api.deps import Reader, ServiceDep, json_response
 from api.schemas import MAX_K, ErrorOut, PopularOut, RecommendationsOut
 from graphrec.serving.recommender import Filters
 from graphrec.serving.service import Recommendations, Service
@@ -43,6 +43,7 @@ def payload(result: Recommendations) -> dict:
 )
 async def recommendations(
     service: ServiceDep,
+    who: Reader,
     user_id: Annotated[str, Path(min_length=1, max_length=200)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many products")] = 10,
     explain: Annotated[bool, Query(description="Add 1-3 explanations with graph paths per item")] = True,
@@ -63,8 +64,9 @@ async def recommendations(
 
 
 @router.get("/products/popular", response_model=PopularOut)
-def popular(
+async def popular(
     service: ServiceDep,
+    who: Reader,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     category: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict:
