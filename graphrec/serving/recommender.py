@@ -29,6 +29,8 @@ class Filters:
     min_price: float | None = None
     max_price: float | None = None
     exclude: frozenset[str] = frozenset()
+    # Rank only these products (a campaign's promoted products); None: the whole catalogue.
+    only: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,11 +159,16 @@ class Recommender:
         """Boolean [n_products]: products allowed by the filters and not excluded."""
         n = self._n
         allowed = np.ones(n, dtype=bool)
-        if filters.category is not None:
+        if filters.only is not None:
             allowed[:] = False
+            rows = [r for r in map(self.product_rows.get, filters.only) if r is not None and r < n]
+            allowed[rows] = True
+        if filters.category is not None:
+            in_category = np.zeros(n, dtype=bool)
             rows = self._category_rows.get(filters.category)
             if rows:
-                allowed[np.fromiter(rows, dtype=np.int64, count=len(rows))] = True
+                in_category[np.fromiter(rows, dtype=np.int64, count=len(rows))] = True
+            allowed &= in_category
         prices = self._prices[:n]
         if filters.min_price is not None:
             allowed &= prices >= filters.min_price  # NaN (no price) compares False: filtered out
