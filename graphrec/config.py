@@ -6,9 +6,16 @@ Nothing else in GraphRec reads the environment for configuration.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Read-only procedures: the schema's shape, and GDS algorithms in stream/estimate mode (when installed).
+DEFAULT_ANALYST_PROCEDURES: tuple[str, ...] = (
+    "db.labels", "db.relationshipTypes", "db.propertyKeys", "db.schema.visualization",
+    "db.schema.nodeTypeProperties", "db.schema.relTypeProperties", "gds.*.stream", "gds.*.estimate",
+)
 
 
 class Settings(BaseSettings):
@@ -50,6 +57,27 @@ class Settings(BaseSettings):
     neo4j_pagecache: str = Field(
         "512m", validation_alias="GRAPHREC_NEO4J_PAGECACHE"
     )
+    # Analysts (graphrec query, /graph/query, named queries) may call only these procedures;
+    # shell-style patterns, comma-separated in the environment. Everything else a plan shows
+    # besides graph reads (admin commands, SHOW TRANSACTIONS, LOAD CSV) is refused.
+    analyst_procedures: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_ANALYST_PROCEDURES, validation_alias="GRAPHREC_ANALYST_PROCEDURES")
+    # An analyst's result stops at this many bytes of JSON (truncated=true), so one query cannot
+    # fill the API's memory.
+    analyst_max_bytes: int = Field(16 * 2**20, ge=1024, validation_alias="GRAPHREC_ANALYST_MAX_BYTES")
+    # Named analyst queries never show a row whose group (its declared group-size columns) holds
+    # fewer people than this.
+    min_group_size: int = Field(10, ge=1, validation_alias="GRAPHREC_MIN_GROUP_SIZE")
+    # The most heap one transaction of the embedded server may take (Neo4j's db.memory.transaction.max):
+    # a query over it fails alone instead of starving or killing the server.
+    neo4j_transaction_max: str = Field("256m", validation_alias="GRAPHREC_NEO4J_TRANSACTION_MAX")
+
+    @field_validator("analyst_procedures", mode="before")
+    @classmethod
+    def _split_procedures(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
 
     @property
     def external(self) -> bool:

@@ -186,6 +186,7 @@ class LocalNeo4j:
             "server.memory.heap.max_size": self.settings.neo4j_heap,
             "server.memory.pagecache.size": self.settings.neo4j_pagecache,
             "db.transaction.timeout": "0",
+            "db.memory.transaction.max": self.settings.neo4j_transaction_max,
             "dbms.usage_report.enabled": "false",
         }
         (self.conf_dir / "neo4j.conf").write_text("".join(f"{k}={v}\n" for k, v in conf.items()))
