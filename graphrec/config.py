@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # The most heap one transaction of the embedded server may take (Neo4j's db.memory.transaction.max):
     # a query over it fails alone instead of starving or killing the server.
     neo4j_transaction_max: str = Field("256m", validation_alias="GRAPHREC_NEO4J_TRANSACTION_MAX")
+    # Key of pseudonymised exports (graphrec.privacy): the shop keeps it; the API needs it to serve a
+    # model trained on such a snapshot. At least 32 bytes, e.g. `openssl rand -hex 32`.
+    pseudonym_key: SecretStr | None = Field(None, validation_alias="GRAPHREC_PSEUDONYM_KEY")
 
     @field_validator("analyst_procedures", mode="before")
     @classmethod
