@@ -81,6 +81,10 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
         return value
+    # Promotions: the DuckDB file of events and served offers (default ``<home>/events.duckdb``), and
+    # the cap on offers per user per UTC day across all campaigns (each campaign has its own too).
+    events_db: Path | None = Field(None, validation_alias="GRAPHREC_EVENTS_DB")
+    offers_per_user_per_day: int = Field(5, ge=1, validation_alias="GRAPHREC_OFFERS_PER_USER_PER_DAY")
 
     @property
     def external(self) -> bool:
@@ -90,6 +94,10 @@ class Settings(BaseSettings):
     @property
     def audit_path(self) -> Path:
         return self.audit_log if self.audit_log is not None else self.home / "audit.log"
+
+    @property
+    def events_path(self) -> Path:
+        return self.events_db if self.events_db is not None else self.home / "events.duckdb"
 
     def with_overrides(self, **overrides: object) -> "Settings":
         """A copy with the given fields replaced; ``None`` values are ignored (unset CLI flags)."""

@@ -54,6 +54,21 @@ REL_TYPES: tuple[RelType, ...] = (
     RECOMMENDED,
 )
 
+# Promotions (graphrec.campaigns): a campaign, what it promotes, who is in its audience and in which
+# variant. Kept apart from NODE_TYPES/REL_TYPES, which describe the shop graph that is loaded,
+# exported and trained on; campaigns are written by the API/CLI, never by the loader.
+CAMPAIGN = NodeType("Campaign", "id", (
+    "id", "name", "salt", "created_at", "start", "end", "offer_kind", "offer_value", "policy",
+    "audience_size", "exclude_buyers", "control_fraction", "cap_per_user_per_day", "category_id",
+    "products", "promoted", "treatment", "control",
+))
+PROMOTES = RelType("PROMOTES", "Campaign", "Product|Category")
+ASSIGNED = RelType("ASSIGNED", "User", "Campaign", ("variant", "at"))
+CAMPAIGN_NODE_TYPES: tuple[NodeType, ...] = (CAMPAIGN,)
+CAMPAIGN_REL_TYPES: tuple[RelType, ...] = (PROMOTES, ASSIGNED)
+ALL_NODE_TYPES: tuple[NodeType, ...] = NODE_TYPES + CAMPAIGN_NODE_TYPES
+ALL_REL_TYPES: tuple[RelType, ...] = REL_TYPES + CAMPAIGN_REL_TYPES
+
 # Canonical input vocabulary -> relationship type.
 INTERACTION_KINDS: dict[str, RelType] = {"purchase": BOUGHT, "view": VIEWED, "rating": RATED}
 SOCIAL_KINDS: dict[str, RelType] = {"friend": FRIEND, "follows": FOLLOWS}
@@ -61,14 +76,14 @@ SPLITS = ("train", "valid", "test")
 
 
 def node_type(label: str) -> NodeType:
-    for node in NODE_TYPES:
+    for node in ALL_NODE_TYPES:
         if node.label == label:
             return node
     raise KeyError(f"unknown node label {label!r}")
 
 
 def rel_type(name: str) -> RelType:
-    for rel in REL_TYPES:
+    for rel in ALL_REL_TYPES:
         if rel.type == name:
             return rel
     raise KeyError(f"unknown relationship type {name!r}")
@@ -79,7 +94,7 @@ def constraint_statements() -> list[str]:
     return [
         f"CREATE CONSTRAINT {node.label.lower()}_{node.key}_unique IF NOT EXISTS "
         f"FOR (n:{node.label}) REQUIRE n.{node.key} IS UNIQUE"
-        for node in NODE_TYPES
+        for node in ALL_NODE_TYPES
     ]
 
 
@@ -98,11 +113,11 @@ def schema_cypher() -> str:
     lines = [
         "// GraphRec graph schema, version %d. Generated from graphrec/schema.py; do not edit by hand."
         % SCHEMA_VERSION,
-        "// Nodes: " + ", ".join(f":{n.label} {{{', '.join(n.properties)}}}" for n in NODE_TYPES),
+        "// Nodes: " + ", ".join(f":{n.label} {{{', '.join(n.properties)}}}" for n in ALL_NODE_TYPES),
         "// Relationships: "
         + ", ".join(
             f"(:{r.start})-[:{r.type}{' {' + ', '.join(r.properties) + '}' if r.properties else ''}]->(:{r.end})"
-            for r in REL_TYPES
+            for r in ALL_REL_TYPES
         ),
     ]
     lines += [stmt + ";" for stmt in constraint_statements() + index_statements()]
