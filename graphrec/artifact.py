@@ -14,6 +14,13 @@ An artifact is a directory::
     weights.pt              the model's state_dict (for retraining / inspection; scoring never needs it)
 
 Scoring is always ``user_emb @ product_emb.T`` whatever the model kind, so serving is model-agnostic.
+
+A model trained on a pseudonymised snapshot (``graphrec export --pseudonymise``) is *pseudonymised*:
+its manifest says ``"pseudonymised": true`` with the key's fingerprint, and ``user_ids.json`` holds
+pseudonyms. Loaded without a key, it answers by pseudonym (what training and evaluation on that
+snapshot use). Loaded with the key (``Artifact.load(path, pseudonym_key=...)``), ``user_index``
+answers by *real* user id (see :class:`graphrec.privacy.RealIdIndex`), so serving and fold-in work
+unchanged; a key with another fingerprint fails. ``real_ids=True`` (serving) makes a missing key fail.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from graphrec.privacy import KeyLike, PseudonymKey, PseudonymKeyError, RealIdIndex, as_key
 
 FORMAT_VERSION = 1
 
@@ -47,12 +56,17 @@ class Artifact:
     category_emb: np.ndarray
     product_categories: list[list[int]]
     popularity: np.ndarray
-    user_index: dict[str, int] = field(init=False)
+    # The key of a pseudonymised artifact: user_index then answers by real user id.
+    pseudonym_key: PseudonymKey | None = field(default=None, repr=False)
+    user_index: Mapping[str, int] = field(init=False)
     product_index: dict[str, int] = field(init=False)
     category_index: dict[str, int] = field(init=False)
+    _pseudonyms: list[str] | None = field(init=False, default=None, repr=False)  # rows' stored ids
 
     def __post_init__(self) -> None:
-        self.user_index = {u: i for i, u in enumerate(self.user_ids)}
+        rows = {u: i for i, u in enumerate(self.user_ids)}
+        self.user_index = rows if self.pseudonym_key is None else RealIdIndex(rows, self.pseudonym_key)
+        self._pseudonyms = list(self.user_ids) if self.pseudonym_key is not None else None
         self.product_index = {p: i for i, p in enumerate(self.product_ids)}
         self.category_index = {c: i for i, c in enumerate(self.category_ids)}
 
@@ -69,6 +83,36 @@ class Artifact:
         return self.manifest.get("metrics", {})
 
     @property
+    def pseudonymised(self) -> bool:
+        """Trained on a pseudonymised snapshot: its stored user ids are keyed hashes."""
+        return bool(self.manifest.get("pseudonymised", False))
+
+    @property
+    def pseudonym_fingerprint(self) -> str | None:
+        return self.manifest.get("pseudonym_key_fingerprint") if self.pseudonymised else None
+
+    def reveal_user_ids(self, real_ids: Iterable[str]) -> int:
+        """Label rows by real id where known; returns how many rows carry a real id.
+
+        For a pseudonymised artifact loaded with its key, the rows whose pseudonym is that of one of
+        ``real_ids`` (the users the graph holds) get the real id in ``user_ids``; the others keep
+        their pseudonym. Code that names users by row (similar users in explanations) needs this;
+        lookups by id (``user_index``) do not. ``user_ids`` is replaced, never mutated in place, so
+        a reader sees the old list or the new one. A plain artifact already names rows by real id.
+        """
+        if self._pseudonyms is None:
+            return 0 if self.pseudonymised else len(self.user_ids)
+        ids = list(self._pseudonyms)
+        found = 0
+        for real in real_ids:
+            row = self.user_index.get(real)
+            if row is not None:
+                ids[row] = real
+                found += 1
+        self.user_ids = ids
+        return found
+
+    @property
     def coldstart(self) -> dict[str, float]:
         """Fold-in weights (see :mod:`graphrec.coldstart`); empty means its defaults."""
         return self.manifest.get("coldstart", {})
@@ -78,7 +122,15 @@ class Artifact:
         return self.user_emb[np.asarray(user_rows)] @ self.product_emb.T
 
     @classmethod
-    def load(cls, path: str | Path) -> "Artifact":
+    def load(cls, path: str | Path, pseudonym_key: KeyLike | None = None, *,
+             real_ids: bool = False) -> "Artifact":
+        """Read an artifact directory; fails with :class:`ArtifactError` on anything unusable.
+
+        ``pseudonym_key``: the key a pseudonymised artifact's snapshot was exported with; its
+        ``user_index`` then answers by real user id, and a key with another fingerprint fails. A
+        plain artifact ignores it. ``real_ids``: the caller looks users up by real id (serving),
+        so a pseudonymised artifact without a key fails instead of knowing nobody.
+        """
         path = Path(path)
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
@@ -90,6 +142,7 @@ class Artifact:
                 f"artifact {path} has format_version {version!r}, this GraphRec reads "
                 f"format_version {FORMAT_VERSION}; retrain with `graphrec train` to rebuild it"
             )
+        key = _checked_key(path, manifest, pseudonym_key, real_ids)
         try:
             ids = {k: json.loads((path / f"{k}_ids.json").read_text()) for k in _KINDS}
             emb = {k: np.load(path / f"{k}_emb.npy").astype(np.float32, copy=False) for k in _KINDS}
@@ -118,7 +171,36 @@ class Artifact:
             category_emb=emb["category"],
             product_categories=product_categories,
             popularity=popularity,
+            pseudonym_key=key,
         )
+
+
+def _checked_key(path: Path, manifest: dict[str, Any], key: KeyLike | None,
+                 real_ids: bool) -> PseudonymKey | None:
+    """The key to look users up with: None for a plain artifact or a pseudonym-keyed read."""
+    if not manifest.get("pseudonymised", False):
+        return None
+    expected = manifest.get("pseudonym_key_fingerprint")
+    if not isinstance(expected, str) or not expected:
+        raise ArtifactError(f"artifact {path}: {MANIFEST} says pseudonymised but has no "
+                            "pseudonym_key_fingerprint; retrain it from the pseudonymised snapshot")
+    if key is None:
+        if real_ids:
+            raise ArtifactError(
+                f"artifact {path} holds pseudonymised user ids (key fingerprint {expected}): set "
+                "GRAPHREC_PSEUDONYM_KEY to the key its snapshot was exported with, so users can be "
+                "found by their real ids")
+        return None
+    try:
+        checked = as_key(key)
+    except PseudonymKeyError as err:
+        raise ArtifactError(f"artifact {path}: {err}") from None
+    if checked.fingerprint != expected:
+        raise ArtifactError(
+            f"artifact {path} was pseudonymised with the key of fingerprint {expected}, but the "
+            f"given key's fingerprint is {checked.fingerprint}: use the key its snapshot was "
+            "exported with (GRAPHREC_PSEUDONYM_KEY)")
+    return checked
 
 
 _KINDS = ("user", "product", "category")
@@ -141,8 +223,13 @@ def save_artifact(
     popularity: np.ndarray,
     state_dict: dict[str, Any] | None = None,
     coldstart: dict[str, float] | None = None,
+    pseudonym_fingerprint: str | None = None,
 ) -> Path:
-    """Write an artifact directory (created if needed, files overwritten) and return its path."""
+    """Write an artifact directory (created if needed, files overwritten) and return its path.
+
+    ``pseudonym_fingerprint``: the snapshot was pseudonymised with the key of this fingerprint
+    (``user_ids`` are pseudonyms); the manifest records it so serving can demand the same key.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ids = {"user": list(map(str, user_ids)), "product": list(map(str, product_ids)),
@@ -174,6 +261,8 @@ def save_artifact(
         "coldstart": coldstart or {},
         "dim": int(user_emb.shape[1]),
         "counts": {k: len(ids[k]) for k in _KINDS},
+        "pseudonymised": bool(pseudonym_fingerprint),
+        **({"pseudonym_key_fingerprint": pseudonym_fingerprint} if pseudonym_fingerprint else {}),
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return out

@@ -3,7 +3,8 @@
 A snapshot directory::
 
     meta.json                  counts, export time, schema version, snapshot id (content hash)
-    nodes/user.parquet         index, id, name               (row i has index i: the id map)
+    nodes/user.parquet         index, id, name               (row i has index i: the id map;
+                                                              pseudonymised: index, id only)
     nodes/product.parquet      index, id, name, price, brand
     nodes/category.parquet     index, id, name
     edges/bought.parquet       src, dst (node indices), weight, ts (epoch ms), split
@@ -17,6 +18,13 @@ Export runs one read transaction per node label and relationship type and stream
 a Parquet writer in batches of ``batch_size`` rows, so memory stays bounded by the id maps (one
 dict entry per node) plus one batch. Node indices are the rank of the id in sorted order, so two
 exports of the same graph give identical files and the same snapshot id.
+
+A *pseudonymised* export (``pseudonym_key``, see :mod:`graphrec.privacy`) writes each user's keyed
+pseudonym instead of the id and drops every other user property (names). Users are then indexed
+in pseudonym order and the files with user endpoints are sorted by their columns, so neither the
+row order nor the indices betray the real ids' order (sequential ids would say who joined when);
+``meta.json`` says ``"pseudonymised": true`` with the key's fingerprint, never the key. The same
+key and graph give the same snapshot id; another key gives other pseudonyms and another id.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
@@ -32,10 +41,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from torch_geometric.data import HeteroData
+
+with warnings.catch_warnings():
+    # PyG scripts a pooling helper with torch.jit.script at import, which torch deprecates: a
+    # FutureWarning about PyG's code on every command that exports or trains. Only that one is hidden.
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+    from torch_geometric.data import HeteroData
 
 from graphrec import schema
 from graphrec.interactions import SPLIT_CODES, Interactions, carve_validation, default_valid_fraction
+from graphrec.privacy import PseudonymKey
 
 if TYPE_CHECKING:
     from neo4j import Driver
@@ -111,17 +126,50 @@ _NODE_SCHEMA = {"name": pa.string(), "price": pa.float64(), "brand": pa.string()
 _EDGE_SCHEMA = {"weight": pa.float64(), "ts": pa.int64(), "split": pa.string(), "primary": pa.bool_()}
 
 
+def _pseudonymous_users(driver: "Driver", database: str | None, batch_size: int,
+                        key: PseudonymKey) -> tuple[list[str], dict[Any, int]]:
+    """Users' pseudonyms in sorted order, and each real id's index (its pseudonym's rank)."""
+    real: list[Any] = []
+    for batch in _stream(driver, _node_query(schema.USER.label, schema.USER.key, ()), database, batch_size):
+        real.extend(record["id"] for record in batch)
+    names = [key.pseudonym(str(u)) for u in real]
+    if len(set(names)) != len(names):  # 128-bit hashes: only ids equal as strings (1 and "1") collide
+        raise SnapshotError("two user ids have the same pseudonym (ids equal as text?); nothing exported")
+    order = sorted(range(len(real)), key=names.__getitem__)
+    return [names[i] for i in order], {real[i]: rank for rank, i in enumerate(order)}
+
+
+def _sort_rows(path: Path) -> None:
+    """Rewrite a Parquet file with its rows sorted by every column (an order the ids cannot leak into)."""
+    table = pq.read_table(path)
+    pq.write_table(table.sort_by([(c, "ascending") for c in table.column_names]), path)
+
+
 def export_snapshot(driver: "Driver", out_dir: str | Path, *, database: str | None = None,
-                    batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, Any]:
-    """Stream the whole graph out of Neo4j into a snapshot directory; returns its ``meta.json``."""
+                    batch_size: int = DEFAULT_BATCH_SIZE,
+                    pseudonym_key: PseudonymKey | None = None) -> dict[str, Any]:
+    """Stream the whole graph out of Neo4j into a snapshot directory; returns its ``meta.json``.
+
+    With ``pseudonym_key`` the snapshot is pseudonymised (see the module docstring).
+    """
     t0 = time.perf_counter()
     out = Path(out_dir)
     (out / "nodes").mkdir(parents=True, exist_ok=True)
     (out / "edges").mkdir(parents=True, exist_ok=True)
+    # meta.json is written last: until then an interrupted export (over an older one) is no snapshot.
+    (out / "meta.json").unlink(missing_ok=True)
     index: dict[str, dict[Any, int]] = {}
     counts: dict[str, dict[str, int]] = {"nodes": {}, "edges": {}}
     for node in schema.NODE_TYPES:
         name, props = NODE_FILES[node.label]
+        if pseudonym_key is not None and node.label == schema.USER.label:
+            pseudonyms, index[node.label] = _pseudonymous_users(driver, database, batch_size, pseudonym_key)
+            frame = pd.DataFrame({"index": np.arange(len(pseudonyms), dtype=np.int64), "id": pseudonyms})
+            counts["nodes"][name] = _write_batches(
+                out / "nodes" / f"{name}.parquet",
+                (frame.iloc[i:i + batch_size] for i in range(0, len(frame), batch_size)),
+                pa.schema([pa.field("index", pa.int64()), pa.field("id", pa.string())]))
+            continue
         fields = [pa.field("index", pa.int64()), pa.field("id", pa.string())]
         fields += [pa.field(p, _NODE_SCHEMA[p]) for p in props]
         ids: dict[Any, int] = {}
@@ -154,6 +202,8 @@ def export_snapshot(driver: "Driver", out_dir: str | Path, *, database: str | No
 
         counts["edges"][file] = _write_batches(out / "edges" / f"{file}.parquet", edge_frames(),
                                                pa.schema(fields))
+        if pseudonym_key is not None and schema.USER.label in (rel.start, rel.end):
+            _sort_rows(out / "edges" / f"{file}.parquet")
     digest = hashlib.sha256()
     for path in sorted((out / "nodes").glob("*.parquet")) + sorted((out / "edges").glob("*.parquet")):
         # Hash the decoded tables, not the files: Parquet metadata carries writer versions.
@@ -165,6 +215,8 @@ def export_snapshot(driver: "Driver", out_dir: str | Path, *, database: str | No
         "snapshot_id": digest.hexdigest()[:16],
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "export_seconds": round(time.perf_counter() - t0, 3),
+        "pseudonymised": pseudonym_key is not None,
+        **({"pseudonym_key_fingerprint": pseudonym_key.fingerprint} if pseudonym_key is not None else {}),
         "counts": counts,
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
@@ -256,6 +308,8 @@ def load_snapshot(path: str | Path, *, split: str = "auto", test_fraction: float
     if meta.get("snapshot_format") != SNAPSHOT_FORMAT:
         raise SnapshotError(f"{root}: snapshot_format {meta.get('snapshot_format')!r}, expected "
                             f"{SNAPSHOT_FORMAT}; export it again")
+    if meta.get("pseudonymised") and not meta.get("pseudonym_key_fingerprint"):
+        raise SnapshotError(f"{root}/meta.json: pseudonymised but no pseudonym_key_fingerprint; export it again")
     data = HeteroData()
     data.snapshot_id = meta["snapshot_id"]
     data.meta = meta
@@ -330,4 +384,10 @@ def to_interactions(data: HeteroData) -> Interactions:
         item_ids=list(data["product"].ids),
         category_ids=list(data["category"].ids),
         snapshot_id=str(data.snapshot_id),
+        pseudonym_fingerprint=pseudonym_fingerprint(getattr(data, "meta", {})),
     )
+
+
+def pseudonym_fingerprint(meta: dict[str, Any]) -> str | None:
+    """The key fingerprint of a pseudonymised snapshot's ``meta.json``; None for a plain one."""
+    return str(meta["pseudonym_key_fingerprint"]) if meta.get("pseudonymised") else None

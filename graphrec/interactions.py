@@ -29,6 +29,8 @@ class Interactions:
     item_ids: list[str] = field(default_factory=list)
     category_ids: list[str] = field(default_factory=list)
     snapshot_id: str = ""
+    # Set when user_ids are keyed pseudonyms (graphrec.privacy): the artifact records it.
+    pseudonym_fingerprint: str | None = None
 
     def popularity(self) -> Tensor:
         """Training interactions per item."""

@@ -297,7 +297,8 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
         metrics=metrics, user_ids=art.user_ids, product_ids=art.product_ids, category_ids=art.category_ids,
         user_emb=user_emb, product_emb=item_emb, category_emb=art.category_emb,
         product_categories=cats, popularity=art.popularity,
-        state_dict={k: v.detach().cpu() for k, v in result.model.state_dict().items()})
+        state_dict={k: v.detach().cpu() for k, v in result.model.state_dict().items()},
+        pseudonym_fingerprint=data.pseudonym_fingerprint)
 
 
 def holdout_metrics(result: TrainResult, data: Interactions, ks: tuple[int, ...] = (10, 20)) -> dict[str, float]:

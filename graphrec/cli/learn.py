@@ -34,12 +34,25 @@ def export(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Snapshot directory to write (Parquet + meta.json).")],
     batch_size: Annotated[int, typer.Option(min=1, help="Records per streamed batch.")] = 50_000,
+    pseudonymise: Annotated[bool, typer.Option(
+        "--pseudonymise/--no-pseudonymise",
+        help="Replace user ids by keyed hashes (key: GRAPHREC_PSEUDONYM_KEY, kept by the shop) and drop "
+             "user names, so the snapshot can be trained on without seeing who is who.")] = False,
 ) -> None:
     """Stream the whole graph out of Neo4j into a snapshot directory; print its metadata."""
     from graphrec.graph import export_snapshot
+    from graphrec.privacy import PseudonymKeyError, key_from
 
+    settings = settings_of(ctx)
+    key = None
+    if pseudonymise:
+        try:  # before connecting: a bad key writes nothing
+            key = key_from(settings.pseudonym_key)
+        except PseudonymKeyError as err:
+            fail(str(err), code=2)
     with connected(ctx) as driver:
-        meta = export_snapshot(driver, out, database=settings_of(ctx).neo4j_database, batch_size=batch_size)
+        meta = export_snapshot(driver, out, database=settings.neo4j_database, batch_size=batch_size,
+                               pseudonym_key=key)
     print_json(meta)
 
 
