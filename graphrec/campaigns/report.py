@@ -52,8 +52,11 @@ class ReportInputError(ValueError):
 
 def _utc(ts: Any) -> pd.Series | pd.Timestamp:
     if isinstance(ts, pd.Series):
-        ts = pd.to_datetime(ts, utc=True) if not isinstance(ts.dtype, pd.DatetimeTZDtype) else ts.dt.tz_convert("UTC")
-        return ts
+        if isinstance(ts.dtype, pd.DatetimeTZDtype):
+            return ts.dt.tz_convert("UTC")
+        if pd.api.types.is_datetime64_dtype(ts.dtype):
+            return ts.dt.tz_localize("UTC")  # naive times are UTC
+        return pd.to_datetime(ts, utc=True, format="ISO8601")
     stamp = pd.Timestamp(ts)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
