@@ -16,14 +16,17 @@ its connection object is not meant for concurrent use across threads.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import duckdb
 import pandas as pd
+
+log = logging.getLogger("graphrec.campaigns")
 
 EVENT_TYPES = ("impression", "click", "purchase")
 EVENT_COLUMNS = ["event_id", "type", "user_id", "product_id", "campaign_id", "ts", "value"]
@@ -39,6 +42,8 @@ CREATE TABLE IF NOT EXISTS events (
     value DOUBLE,
     received_at TIMESTAMPTZ NOT NULL
 );
+-- Accepted purchases whose BOUGHT edge is not written to Neo4j yet (retried on the next batch).
+CREATE TABLE IF NOT EXISTS graph_pending (event_id VARCHAR PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS served_offers (
     user_id VARCHAR NOT NULL,
     campaign_id VARCHAR NOT NULL,
@@ -83,6 +88,16 @@ class EventStore:
         self._con.execute(_SCHEMA)
         self._lock = threading.Lock()
 
+    @classmethod
+    def try_open(cls, path: str | Path) -> "EventStore | None":
+        """The store, or ``None`` (logged) when another process holds the file: DuckDB allows one
+        writing process per file, so one API process owns an events file."""
+        try:
+            return cls(path)
+        except duckdb.IOException as err:
+            log.error("event store %s not opened: %s", path, str(err).splitlines()[0])
+            return None
+
     def close(self) -> None:
         with self._lock:
             self._con.close()
@@ -113,27 +128,59 @@ class EventStore:
         """Store new events in one bulk insert; returns ``(accepted, duplicates)``.
 
         Ids already stored, or repeated inside ``events``, count as duplicates and are not stored
-        again. Validation is the caller's (see :mod:`graphrec.campaigns.ingest`); this only needs
-        the columns to have the right types. Committed (durable) when it returns."""
+        again (the first copy wins). Validation is the caller's (:func:`validate_events`); this only
+        needs the columns to have the right types. Committed (durable) when it returns."""
+        accepted, duplicates = self.append_new(events)
+        return len(accepted), duplicates
+
+    def append_new(self, events: Sequence[Mapping[str, Any]] | pd.DataFrame, *,
+                   graph_pending: bool = True) -> tuple[list[str], int]:
+        """:meth:`append`, returning the ids actually stored; with ``graph_pending`` the stored
+        purchases are also queued (same transaction) for their BOUGHT edge."""
         frame = self.to_frame(events)
         if frame.empty:
-            return 0, 0
+            return [], 0
         frame["received_at"] = pd.Timestamp.now(tz="UTC")
         with self._lock:
             con = self._con
             con.register("incoming", frame)
             try:
                 con.execute("BEGIN TRANSACTION")
-                accepted = con.execute(
+                rows = con.execute(
                     "INSERT INTO events SELECT event_id, type, user_id, product_id, campaign_id, ts, value, "
-                    "received_at FROM incoming ON CONFLICT (event_id) DO NOTHING").fetchall()[0][0]
+                    "received_at FROM incoming ON CONFLICT (event_id) DO NOTHING RETURNING event_id, type"
+                ).fetchall()
+                purchases = pd.DataFrame({"event_id": [e for e, t in rows if t == "purchase"]}, dtype=object)
+                if graph_pending and len(purchases):
+                    con.register("bought", purchases)
+                    con.execute("INSERT INTO graph_pending SELECT event_id FROM bought ON CONFLICT DO NOTHING").fetchall()
+                    con.unregister("bought")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
             finally:
                 con.unregister("incoming")
-        return int(accepted), len(frame) - int(accepted)
+        return [e for e, _ in rows], len(frame) - len(rows)
+
+    def pending_purchases(self, limit: int = 10_000) -> pd.DataFrame:
+        """Stored purchases whose BOUGHT edge is not written yet (oldest first)."""
+        with self._lock:
+            return self._con.execute(
+                "SELECT e.event_id, e.user_id, e.product_id, e.ts, e.value FROM graph_pending g "
+                "JOIN events e USING (event_id) ORDER BY e.received_at, e.event_id LIMIT ?", [limit]).df()
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return int(self._con.execute("SELECT count(*) FROM graph_pending").fetchall()[0][0])
+
+    def mark_written(self, event_ids: Sequence[str]) -> None:
+        """Their BOUGHT edges are in Neo4j: take them off the pending list."""
+        if not event_ids:
+            return
+        with self._lock:
+            self._con.execute("DELETE FROM graph_pending WHERE list_contains(?, event_id)",
+                              [list(event_ids)]).fetchall()
 
     def known_ids(self, event_ids: Iterable[str]) -> set[str]:
         """Which of ``event_ids`` are already stored."""
@@ -222,6 +269,8 @@ class EventStore:
             con = self._con
             con.execute("BEGIN TRANSACTION")
             try:
+                con.execute("DELETE FROM graph_pending WHERE event_id IN "
+                            "(SELECT event_id FROM events WHERE user_id = ?)", [user_id]).fetchall()
                 n = con.execute("DELETE FROM events WHERE user_id = ?", [user_id]).fetchall()[0][0]
                 n += con.execute("DELETE FROM served_offers WHERE user_id = ?", [user_id]).fetchall()[0][0]
                 con.execute("COMMIT")
@@ -229,3 +278,116 @@ class EventStore:
                 con.execute("ROLLBACK")
                 raise
         return int(n)
+
+
+# -- a batch from clients: validated whole, then stored whole -------------------------------------------
+@dataclass(frozen=True)
+class EventError:
+    index: int
+    field: str
+    message: str
+
+    @property
+    def path(self) -> str:
+        """``events[3].user_id``: the request field at fault."""
+        return f"events[{self.index}].{self.field}"
+
+
+class InvalidEvents(ValueError):
+    """A batch with invalid events: nothing of it was stored; ``errors`` names each (index, field)."""
+
+    def __init__(self, errors: list[EventError]) -> None:
+        self.errors = errors
+        first = errors[0]
+        more = f" ({len(errors) - 1} more invalid)" if len(errors) > 1 else ""
+        super().__init__(f"{first.path}: {first.message}{more}; nothing of the batch was stored")
+
+
+def _as_utc(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+    return None
+
+
+def validate_events(events: Sequence[Mapping[str, Any]], *, has_user: Callable[[str], bool],
+                    has_product: Callable[[str], bool], campaign: Callable[[str], Any]) -> list[EventError]:
+    """Every problem of the batch, in order: unknown type, user, product or campaign, a missing
+    campaign on an impression/click, an impression/click outside its campaign's window or on a
+    product the campaign does not promote, a missing or negative value. ``campaign(id)`` returns a
+    :class:`~graphrec.campaigns.model.Campaign` or ``None``."""
+    errors: list[EventError] = []
+    for i, e in enumerate(events):
+        def bad(field_name: str, message: str) -> None:
+            errors.append(EventError(i, field_name, message))
+
+        if not isinstance(e.get("event_id"), str) or not e["event_id"]:
+            bad("event_id", "required (a non-empty string)")
+        kind = e.get("type")
+        if kind not in EVENT_TYPES:
+            bad("type", f"unknown type {kind!r} (one of {', '.join(EVENT_TYPES)})")
+        user, product, cid = e.get("user_id"), e.get("product_id"), e.get("campaign_id")
+        if not isinstance(user, str) or not has_user(user):
+            bad("user_id", f"unknown user {user!r}")
+        if not isinstance(product, str) or not has_product(product):
+            bad("product_id", f"unknown product {product!r}")
+        ts = _as_utc(e.get("ts"))
+        if ts is None:
+            bad("ts", "required: an ISO-8601 date-time")
+        value = e.get("value")
+        if value is not None and (not isinstance(value, (int, float)) or value != value or value < 0):
+            bad("value", f"must be a number >= 0, not {value!r}")
+        if kind == "purchase" and value is None:
+            bad("value", "a purchase needs its order value")
+        found = None
+        if cid is not None:
+            found = campaign(cid)
+            if found is None:
+                bad("campaign_id", f"unknown campaign {cid!r}")
+        elif kind in ("impression", "click"):
+            bad("campaign_id", f"an {kind} needs the campaign it belongs to")
+        if found is not None and kind in ("impression", "click"):
+            if ts is not None and not (found.start <= ts <= found.end):
+                bad("ts", f"{ts.isoformat()} is outside campaign {cid!r} "
+                          f"({found.start.isoformat()} to {found.end.isoformat()})")
+            if isinstance(product, str) and product not in found.promoted:
+                bad("product_id", f"campaign {cid!r} does not promote product {product!r}")
+    return errors
+
+
+@dataclass
+class Ingested:
+    accepted: int
+    duplicates: int
+    graph_pending: int = 0  # purchases stored but whose BOUGHT edge is not in Neo4j yet
+
+
+def ingest(store: EventStore, events: Sequence[Mapping[str, Any]], *, has_user: Callable[[str], bool],
+           has_product: Callable[[str], bool], campaign: Callable[[str], Any],
+           record_purchases: Callable[[pd.DataFrame], Any] | None = None) -> Ingested:
+    """Validate the whole batch (:class:`InvalidEvents`, nothing stored, if any event is bad), store
+    it (durable), then write the new purchases' BOUGHT edges through ``record_purchases(frame)``
+    (columns ``event_id, user_id, product_id, ts, value``). If that fails (Neo4j down), the events
+    stay stored and those purchases stay pending: the next batch retries them."""
+    errors = validate_events(events, has_user=has_user, has_product=has_product, campaign=campaign)
+    if errors:
+        raise InvalidEvents(errors)
+    accepted, duplicates = store.append_new(events, graph_pending=record_purchases is not None)
+    result = Ingested(len(accepted), duplicates)
+    if record_purchases is None:
+        return result
+    pending = store.pending_purchases()
+    if len(pending):
+        try:
+            record_purchases(pending)
+            store.mark_written(pending["event_id"].tolist())
+        except Exception as err:
+            log.warning("BOUGHT edges of %d purchases not written yet (%s); kept pending",
+                        len(pending), type(err).__name__)
+    result.graph_pending = store.pending_count()
+    return result
