@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import torch
 
 from graphrec import schema
 from graphrec.datasets.synthetic import generate_shop
-from graphrec.graph import SnapshotError, assign_split, export_snapshot, load_snapshot, to_interactions
+from graphrec.graph import (EDGE_FILES, NODE_TYPE_OF_LABEL, SnapshotError, assign_split, export_snapshot,
+                            load_snapshot, to_interactions)
 from graphrec.interactions import SPLIT_CODES, VALID_PAIRS
 from graphrec.store.loader import load_directory
 
@@ -134,3 +136,83 @@ def test_random_split_is_per_user_and_seeded():
     a = assign_split(bought, 20, seed=1, valid_fraction=0)
     assert (a == 2).reshape(20, 10).sum(1).tolist() == [2] * 20  # 10 * 0.2 exactly
     assert (a == assign_split(bought, 20, seed=1, valid_fraction=0)).all()
+
+
+# -- pseudonymised export (graphrec.privacy) ----------------------------------------------------------
+
+PSEUDONYM_KEY = "7c1e5a9f3b2d4e6a8c0f1e3d5b7a9c2e4f6a8b0d2c4e6f8a1b3d5e7f9a0c2e4b"
+
+
+def _by_id(snap: Path) -> dict[str, pd.DataFrame]:
+    """Every edge file with node indices replaced by node ids, rows in a canonical order."""
+    ids = {name: pd.read_parquet(snap / "nodes" / f"{name}.parquet")["id"].to_numpy()
+           for name in ("user", "product", "category")}
+    out = {}
+    for rel_name, file in EDGE_FILES.items():
+        rel = schema.rel_type(rel_name)
+        frame = pd.read_parquet(snap / "edges" / f"{file}.parquet")
+        frame["src"] = ids[NODE_TYPE_OF_LABEL[rel.start]][frame["src"].to_numpy()]
+        frame["dst"] = ids[NODE_TYPE_OF_LABEL[rel.end]][frame["dst"].to_numpy()]
+        out[file] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return out
+
+
+def test_pseudonymised_export_is_the_same_graph_under_pseudonyms(shop_snapshot, driver, tmp_path):
+    from graphrec.privacy import PseudonymKey
+
+    snap, meta = shop_snapshot
+    key = PseudonymKey(PSEUDONYM_KEY)
+    pmeta = export_snapshot(driver, tmp_path, batch_size=77, pseudonym_key=key)
+    assert pmeta["pseudonymised"] is True and pmeta["pseudonym_key_fingerprint"] == key.fingerprint
+    assert meta["pseudonymised"] is False and pmeta["counts"] == meta["counts"]
+    assert pmeta["snapshot_id"] != meta["snapshot_id"]
+    plain_users = pd.read_parquet(snap / "nodes" / "user.parquet")["id"]
+    users = pd.read_parquet(tmp_path / "nodes" / "user.parquet")
+    assert list(users.columns) == ["index", "id"]
+    assert users["id"].tolist() == sorted(key.pseudonym(u) for u in plain_users)
+    # Every edge, mapped back through the pseudonyms of the plain export's ids, is the same edge.
+    plain, pseudo = _by_id(snap), _by_id(tmp_path)
+    to_pseudonym = {u: key.pseudonym(u) for u in plain_users}
+    for file, frame in plain.items():
+        rel = schema.rel_type(next(r for r, f in EDGE_FILES.items() if f == file))
+        for end, label in (("src", rel.start), ("dst", rel.end)):
+            if label == schema.USER.label:
+                frame[end] = frame[end].map(to_pseudonym)
+        frame = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+        pd.testing.assert_frame_equal(frame, pseudo[file], check_dtype=False, obj=file)
+    # Files with user endpoints are in column order, not in Neo4j's (load) order.
+    bought = pd.read_parquet(tmp_path / "edges" / "bought.parquet")
+    assert bought.equals(bought.sort_values(list(bought.columns)).reset_index(drop=True))
+    # Training sees pseudonyms and the fingerprint; a plain snapshot has none.
+    inter = to_interactions(load_snapshot(tmp_path))
+    assert inter.pseudonym_fingerprint == key.fingerprint and inter.user_ids == users["id"].tolist()
+    assert to_interactions(load_snapshot(snap)).pseudonym_fingerprint is None
+
+
+def test_same_key_same_snapshot_id(shop_snapshot, driver, tmp_path):
+    from graphrec.privacy import PseudonymKey
+
+    key = PseudonymKey(PSEUDONYM_KEY)
+    first = export_snapshot(driver, tmp_path / "a", pseudonym_key=key)
+    again = export_snapshot(driver, tmp_path / "b", batch_size=13, pseudonym_key=PseudonymKey(PSEUDONYM_KEY))
+    other = export_snapshot(driver, tmp_path / "c", pseudonym_key=PseudonymKey(PSEUDONYM_KEY[::-1]))
+    assert first["snapshot_id"] == again["snapshot_id"] != other["snapshot_id"]
+
+
+def test_pseudonymised_meta_without_fingerprint_is_refused(shop_snapshot, driver, tmp_path):
+    from graphrec.privacy import PseudonymKey
+
+    export_snapshot(driver, tmp_path, pseudonym_key=PseudonymKey(PSEUDONYM_KEY))
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    del meta["pseudonym_key_fingerprint"]
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(SnapshotError, match="pseudonym_key_fingerprint"):
+        load_snapshot(tmp_path)
+
+
+def test_interrupted_export_over_an_old_snapshot_leaves_no_snapshot(shop_snapshot, driver, tmp_path):
+    export_snapshot(driver, tmp_path)
+    with pytest.raises(Exception):
+        export_snapshot(driver, tmp_path, database="nosuchdatabase")  # fails at its first read
+    with pytest.raises(SnapshotError, match="no meta.json"):
+        load_snapshot(tmp_path)
