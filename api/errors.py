@@ -20,7 +20,7 @@ from graphrec.serving.analyst import QueryParamError
 from graphrec.serving.db import GraphUnavailable
 from graphrec.serving.service import UnknownId
 from graphrec.serving.writes import AlreadyExists, MissingNodes
-from graphrec.store.query import QueryRefused
+from graphrec.store.query import QueryRefused, Refusal
 
 log = logging.getLogger("graphrec.api")
 
@@ -89,8 +89,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QueryRefused)
     async def refused(_: Request, exc: QueryRefused) -> JSONResponse:
         # QueryRefused.reason is written to be shown: the first line of Neo4j's message at most.
-        status = 403 if "read-only" in exc.reason else (408 if "time limit" in exc.reason else 400)
-        return _error(status, exc.reason, "query")
+        status = {Refusal.FORBIDDEN: 403, Refusal.TIMEOUT: 408, Refusal.TOO_LARGE: 413,
+                  Refusal.OVER_MEMORY: 422}.get(exc.kind, 400)
+        return _error(status, exc.reason, "query", refusal=exc.kind.value)
 
     @app.exception_handler(GraphUnavailable)
     async def unavailable(_: Request, exc: GraphUnavailable) -> JSONResponse:

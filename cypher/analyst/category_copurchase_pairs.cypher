@@ -2,6 +2,7 @@
 // description: Pairs of (primary) categories bought by the same users, by number of users: which categories to cross-promote.
 // param: min_users: int = 10 - only pairs bought by at least this many users
 // param: limit: int = 25 - at most this many rows
+// group_size: users
 MATCH (u:User)-[:BOUGHT]->(:Product)-[:IN_CATEGORY {primary: true}]->(c:Category)
 WITH u, collect(DISTINCT c) AS categories
 UNWIND categories AS c1

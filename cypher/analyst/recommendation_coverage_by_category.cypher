@@ -3,6 +3,7 @@
 // param: model: string = null - only this model's recommendations (default: any)
 // param: min_products: int = 1 - only categories with at least this many products
 // param: limit: int = 50 - at most this many rows
+// group_size: none - counts products and recommendation slots, never people
 MATCH (c:Category)<-[:IN_CATEGORY]-(p:Product)
 WITH c, count(p) AS products
 WHERE products >= $min_products
