@@ -4,7 +4,10 @@ CSV is read with every column as text (an empty field is missing), so validation
 the file says. Line numbers are as in the file, header = line 1; they are computed from the row
 index unless blank lines or quoted newlines make rows and lines differ, in which case the file is
 re-scanned with :mod:`csv`. Invalid UTF-8 bytes never abort the read: they become U+FFFD and the
-rows that held them are reported, so one bad byte costs one row under ``--skip-invalid``.
+rows that held them are reported, so one bad byte costs one row under ``--skip-invalid``. A file
+in another Unicode encoding (UTF-16 or UTF-32, with or without a byte-order mark) is refused as
+such, not misread as one odd column. A column name given twice is refused: pandas would rename the
+copy (``user_id.1``) and the first would silently win.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from graphrec.ingest.layout import EXTENSIONS, FileSpec
 
 _BOM = b"\xef\xbb\xbf"
 _SURROGATE = re.compile("[\udc80-\udcff]+")
+# Longest first: the UTF-32-LE mark begins with the UTF-16-LE one.
+_OTHER_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32-LE"), (b"\x00\x00\xfe\xff", "UTF-32-BE"),
+               (b"\xff\xfe", "UTF-16-LE"), (b"\xfe\xff", "UTF-16-BE"))
 
 
 class InputFileError(ValueError):
@@ -43,6 +49,7 @@ class Table:
     lines: np.ndarray  # CSV: line in the file (header = 1); Parquet: 1-based row number
     parquet: bool = False
     encoding_faults: list[EncodingFault] = field(default_factory=list)
+    header: tuple[str, ...] = ()  # the column names as the file has them ("" = no name), in order
 
     @property
     def file(self) -> str:
@@ -57,6 +64,12 @@ class Table:
     def has(self, column: str) -> bool:
         return column in self.frame.columns
 
+    def column_name(self, column: str) -> str:
+        """A frame column as the file names it (pandas calls a nameless column "Unnamed: 3")."""
+        position = list(self.frame.columns).index(column)
+        name = self.header[position] if position < len(self.header) else column
+        return name or f"column {position + 1} (no name)"
+
 
 def locate(directory: Path, spec: FileSpec) -> Path | None:
     """The file holding ``spec`` in ``directory`` (CSV or Parquet), None if absent; both is an error."""
@@ -68,6 +81,7 @@ def locate(directory: Path, spec: FileSpec) -> Path | None:
 
 def read_table(path: Path, spec: FileSpec) -> Table:
     table = _read_parquet(path, spec) if path.suffix == ".parquet" else _read_csv(path, spec)
+    _refuse_repeated_columns(path, table.header)
     missing = [c for c in spec.required if c not in table.frame.columns]
     if missing:
         raise InputFileError(f"{path.name}:1: missing required column{'s' if len(missing) > 1 else ''} "
@@ -75,17 +89,66 @@ def read_table(path: Path, spec: FileSpec) -> Table:
     return table
 
 
+def _refuse_repeated_columns(path: Path, header: tuple[str, ...]) -> None:
+    first: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if name and name in first:
+            raise InputFileError(f"{path.name}:1: column {name} appears twice "
+                                 f"(columns {first[name]} and {position})")
+        first.setdefault(name, position)
+
+
 def _read_parquet(path: Path, spec: FileSpec) -> Table:
     try:
+        header = tuple(str(c).strip() for c in pq.read_schema(path).names)
+        _refuse_repeated_columns(path, header)
         frame = pq.read_table(path).to_pandas()
+    except InputFileError:
+        raise
     except Exception as err:  # pyarrow raises several types for corrupt files
         raise InputFileError(f"{path.name}: not a readable Parquet file: {err}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    return Table(spec, path, frame.reset_index(drop=True), np.arange(1, len(frame) + 1), parquet=True)
+    return Table(spec, path, frame.reset_index(drop=True), np.arange(1, len(frame) + 1), parquet=True,
+                 header=header)
+
+
+def _other_encoding(raw: bytes) -> str | None:
+    """UTF-16/32 text, told by its byte-order mark or, without one, by NUL bytes in every other
+    (or every fourth) position: what no UTF-8 CSV looks like."""
+    for mark, name in _OTHER_BOMS:
+        if raw.startswith(mark):
+            return f"{name}, by its byte-order mark"
+    head = raw[:4096]
+    if len(head) < 4 or head.count(0) < len(head) // 4:
+        return None
+    for width, name in ((4, "UTF-32"), (2, "UTF-16")):
+        usable = len(head) - len(head) % width
+        if usable < width:
+            continue
+        units = np.frombuffer(head[:usable], dtype=np.uint8).reshape(-1, width)
+        zero = units == 0
+        if width == 4 and zero[:, 2:].all() and zero[:, 1].mean() > 0.9:
+            return f"looks like {name}-LE without a byte-order mark"
+        if width == 4 and zero[:, :2].all() and zero[:, 2].mean() > 0.9:
+            return f"looks like {name}-BE without a byte-order mark"
+        if width == 2 and zero[:, 1].mean() > 0.9 and zero[:, 0].mean() < 0.1:
+            return f"looks like {name}-LE without a byte-order mark"
+        if width == 2 and zero[:, 0].mean() > 0.9 and zero[:, 1].mean() < 0.1:
+            return f"looks like {name}-BE without a byte-order mark"
+    return None
+
+
+def _csv_header(raw: bytes, text: str | None) -> tuple[str, ...]:
+    """The first record of the file, parsed as the CSV parser parses it (quotes, embedded commas)."""
+    head = text[:1 << 20] if text is not None else raw[:1 << 20].decode("utf-8", errors="replace")
+    return tuple(name.strip() for name in next(csv.reader(io.StringIO(head, newline="")), []))
 
 
 def _read_csv(path: Path, spec: FileSpec) -> Table:
     raw = path.read_bytes()
+    other = _other_encoding(raw)
+    if other is not None:
+        raise InputFileError(f"{path.name}: not UTF-8 ({other}); convert it to UTF-8")
     if raw.startswith(_BOM):
         raw = raw[len(_BOM):]
     faults_at: list[int] = []  # character offsets of invalid bytes
@@ -106,8 +169,11 @@ def _read_csv(path: Path, spec: FileSpec) -> Table:
     except pd.errors.EmptyDataError:
         raise InputFileError(f"{path.name}:1: empty file (a header line is required)") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    header = _csv_header(raw, text)
+    if len(header) != len(frame.columns):  # should not happen; the frame's own names then
+        header = tuple(frame.columns)
     lines = _line_numbers(raw, text, len(frame))
-    table = Table(spec, path, frame, lines)
+    table = Table(spec, path, frame, lines, header=header)
     if faults_at:
         table.encoding_faults = _encoding_faults(text, faults_at, table)
     return table

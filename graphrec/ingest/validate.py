@@ -6,13 +6,18 @@ the file (header = line 1; Parquet: the 1-based row) and the column, e.g.
 ``interactions.csv:91234: product_id 'p999' is not defined in products.csv``.
 
 Rules
-  * required files and columns exist; CSV is UTF-8 (a row with invalid bytes is an error);
-  * ids are non-empty; an id defined twice with different attributes is an error on every row
-    of that id (identical repeats are merged);
+  * required files and columns exist, each named once; CSV is UTF-8 (a row with invalid bytes is
+    an error; a UTF-16 or UTF-32 file is refused as such);
+  * ids follow :func:`graphrec.limits.id_problem` (non-empty, at most ``ID_MAX_BYTES``, printable
+    characters only, no space at either end); an id defined twice with different attributes is an
+    error on every row of that id (identical repeats are merged);
+  * text fits the store: indexed properties (those of :func:`graphrec.schema.index_statements`)
+    at most ``INDEX_KEY_MAX_BYTES``, the others at most ``TEXT_MAX_BYTES``;
   * every referenced id is defined (user, product, category, parent category); the category tree
     has no cycles;
-  * ``price`` is a finite number >= 0; ``weight`` a finite number; ``ts`` ISO-8601 (a missing offset
-    means UTC) or unix seconds; ``kind`` and ``split`` come from :mod:`graphrec.schema`;
+  * ``price`` and ``weight`` follow :data:`graphrec.limits.PRICE` and :data:`~graphrec.limits.WEIGHT`
+    (finite, bounded); ``ts`` is ISO-8601 (a missing offset means UTC) or unix seconds, within
+    years 1 to 9999 (UTC); ``kind`` and ``split`` come from :mod:`graphrec.schema`;
   * nobody befriends or follows themselves.
 
 Duplicates
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graphrec import schema
+from graphrec import limits, schema
 from graphrec.ingest import layout
 from graphrec.ingest.read import InputFileError, Table, locate, read_table
 
@@ -194,29 +200,44 @@ def _text(table: Table, column: str) -> pd.Series:
     if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
         return series.fillna("") if series.hasnans else series
     if pd.api.types.is_float_dtype(series.dtype):
-        values = series.to_numpy(dtype=float)
+        values = series.to_numpy(dtype=float, na_value=np.nan)
         finite = np.isfinite(values)
-        if np.all(values[finite] == np.round(values[finite])):  # integer ids read as float (NaN present)
-            out = pd.Series(values, dtype="Int64").astype(str)
-        else:
-            out = series.astype(str)
-        return out.where(~series.isna().to_numpy(), "").astype(str)
+        out = series.astype(str)  # "inf", "-inf" stay as they are
+        if finite.any() and np.all(values[finite] == np.round(values[finite])):  # integer ids read as float
+            whole = pd.Series(np.where(finite, values, 0), dtype="Int64").astype(str)
+            out = out.where(~finite, whole.to_numpy())
+        return out.where(~np.isnan(values), "").astype(str)
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return series.map(lambda v: "" if pd.isna(v) else v.isoformat()).astype(str)
+        # numpy renders any year (Timestamp.isoformat fails past 9999, which validation must report).
+        aware = getattr(series.dt, "tz", None) is not None
+        naive = series.dt.tz_convert("UTC").dt.tz_localize(None) if aware else series
+        text = pd.Series(np.datetime_as_string(naive.to_numpy()), dtype=object) + ("+00:00" if aware else "")
+        return text.where(series.notna().to_numpy(), "").astype(str)
     out = series.astype(object).where(series.notna(), "")
     return out.map(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).astype(str)
 
 
 def _numbers(table: Table, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """(values with NaN where missing, mask of present but unparsable or non-finite values)."""
+    """(values with NaN where missing, ±inf kept; mask of present values that are not numbers)."""
     series = table.frame[column]
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         values = series.to_numpy(dtype=float, na_value=np.nan)
-        return values, np.isinf(values)
+        return values, np.zeros(len(values), dtype=bool)
     text = _text(table, column)
     empty = (text == "").to_numpy()
     values = pd.to_numeric(text.where(~empty), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    return values, ~empty & ~np.isfinite(values)
+    return values, ~empty & np.isnan(values)
+
+
+def _bounded(problems: _Problems, table: Table, column: str, rule: limits.Bounds) -> np.ndarray:
+    """The column's numbers (NaN where missing); unparsable ones and those breaking ``rule`` are errors."""
+    values, unparsable = _numbers(table, column)
+    raw = _text(table, column)
+    problems.add(table, unparsable, column, lambda v: f"{column} {v!r} is not a number", raw)
+    broken = rule.violations(values) & ~unparsable
+    texts = {int(r): f"{column} {raw.iloc[r]!r} {rule.problem(float(values[r]))}" for r in np.flatnonzero(broken)}
+    problems.add(table, broken, column, texts)
+    return values
 
 
 def _times(table: Table, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -230,18 +251,28 @@ def _times(table: Table, column: str) -> tuple[np.ndarray, np.ndarray]:
         return _epoch_ms(stamps), np.zeros(len(series), dtype=bool)
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         seconds = series.to_numpy(dtype=float, na_value=np.nan)
-        return seconds * 1000.0, np.isinf(seconds)
+        return np.round(seconds * 1000.0), np.isinf(seconds)
     text = _text(table, column)
     empty = (text == "").to_numpy()
     numeric = text.str.fullmatch(_NUMBER).to_numpy(dtype=bool)
     ms = np.full(len(text), np.nan)
-    if numeric.any():
-        ms[numeric] = pd.to_numeric(text[numeric], errors="coerce").to_numpy(dtype=float) * 1000.0
+    if numeric.any():  # whole milliseconds, as stored
+        ms[numeric] = np.round(pd.to_numeric(text[numeric], errors="coerce").to_numpy(dtype=float) * 1000.0)
     iso = ~numeric & ~empty
     if iso.any():
         stamps = pd.to_datetime(text[iso], format="ISO8601", utc=True, errors="coerce")
         ms[iso] = _epoch_ms(stamps)
     return ms, ~empty & ~np.isfinite(ms)
+
+
+def _timestamps(problems: _Problems, table: Table, column: str) -> np.ndarray:
+    """Epoch milliseconds (NaN where missing); unparsable ones and those out of range are errors."""
+    ms, unparsable = _times(table, column)
+    raw = _text(table, column)
+    problems.add(table, unparsable, column, lambda v: f"{column} {v!r} is neither ISO-8601 nor unix seconds", raw)
+    problems.add(table, limits.ts_out_of_range(np.where(unparsable, np.nan, ms)), column,
+                 lambda v: f"{column} {v!r} is outside {limits.TS_RANGE_TEXT}", raw)
+    return ms
 
 
 def _epoch_ms(stamps: pd.Series) -> np.ndarray:
@@ -269,8 +300,40 @@ def _where(table: Table, line: int) -> str:
 
 # -- rules ------------------------------------------------------------------------------------
 
+def _shown(value: str) -> str:
+    """A value for a message: quoted, and cut short when long (ids can be kilobytes)."""
+    return repr(value if len(value) <= 40 else value[:30] + "…")
+
+
 def _require_ids(problems: _Problems, table: Table, column: str, ids: pd.Series) -> None:
-    problems.add(table, (ids == "").to_numpy(), column, f"{column} is empty")
+    """Ids that are defined here: non-empty and within the id rule of :mod:`graphrec.limits`."""
+    empty = (ids == "").to_numpy()
+    problems.add(table, empty, column, f"{column} is empty")
+    reasons = limits.id_problems(ids)
+    bad = reasons.notna().to_numpy() & ~empty
+    texts = {int(r): f"{column} {_shown(ids.iloc[r])} {reasons.iloc[r]}" for r in np.flatnonzero(bad)}
+    problems.add(table, bad, column, texts)
+
+
+def _indexed_properties() -> set[tuple[str, str]]:
+    """(label, property) pairs Neo4j indexes, besides node keys: read from the schema's statements."""
+    found = (re.search(r"FOR \(n:(\w+)\) ON \(n\.(\w+)\)", s) for s in schema.index_statements())
+    return {(m[1], m[2]) for m in found if m}
+
+
+def _text_sizes(problems: _Problems, table: Table, label: str, columns: dict[str, pd.Series]) -> None:
+    """Text properties must fit the store: indexed ones its index key, the others a batch."""
+    indexed = _indexed_properties()
+    for column, values in columns.items():
+        if (label, column) in indexed:
+            limit, what = limits.INDEX_KEY_MAX_BYTES, "Neo4j indexes at most"
+        else:
+            limit, what = limits.TEXT_MAX_BYTES, "text properties are at most"
+        sizes = limits.utf8_lengths(values)
+        over = sizes > limit
+        problems.add(table, over, column,
+                     {int(r): f"{column} is {sizes[r]} bytes long (UTF-8); {what} {limit} bytes"
+                      for r in np.flatnonzero(over)})
 
 
 def _conflicts(problems: _Problems, table: Table, column: str, ids: pd.Series,
@@ -319,10 +382,10 @@ def _references(problems: _Problems, table: Table, column: str, values: pd.Serie
         problems.add(table, empty, column, f"{column} is empty")
     known = _isin(values, defined)
     problems.add(table, ~empty & ~known, column,
-                 lambda v: f"{column} {v!r} is not defined in {target.file}", values)
+                 lambda v: f"{column} {_shown(v)} is not defined in {target.file}", values)
     rejected = ~empty & known & ~_isin(values, valid)
     problems.add(table, rejected & problems.live(table), column,
-                 lambda v: f"{column} {v!r} was rejected in {target.file}", values, cascade=True)
+                 lambda v: f"{column} {_shown(v)} was rejected in {target.file}", values, cascade=True)
 
 
 def _vocabulary(problems: _Problems, table: Table, column: str, allowed: tuple[str, ...]) -> pd.Series:
@@ -360,7 +423,7 @@ def read_directory(directory: Path) -> tuple[dict[str, Table], list[str], list[s
             continue
         tables[spec.name] = table
         if not spec.open_columns:
-            extra = [c for c in table.frame.columns if c not in spec.columns]
+            extra = [table.column_name(c) for c in table.frame.columns if c not in spec.columns]
             if extra:
                 warnings.append(f"{table.file}: ignoring unknown column{'s' if len(extra) > 1 else ''} "
                                 + ", ".join(extra))
@@ -370,17 +433,16 @@ def read_directory(directory: Path) -> tuple[dict[str, Table], list[str], list[s
 
 
 def _user_column_problems(table: Table) -> list[str]:
+    """Every users column becomes a property, so each needs a name (repeats are refused on reading)."""
     names = list(table.frame.columns)
     out = []
     if schema.USER.key in names:
         out.append(f"{table.file}:1: column {schema.USER.key!r} would clash with the node key "
                    f"(user_id is stored as {schema.USER.key})")
-    for name in names:
-        if not name or name.startswith("Unnamed:"):
-            out.append(f"{table.file}:1: a column has no name")
-    dupes = sorted({n.split(".")[0] for n in names if "." in n and n.split(".")[0] in names})
-    if dupes:
-        out.append(f"{table.file}:1: duplicate column names {', '.join(dupes)}")
+    header = table.header or tuple(names)
+    for position, name in enumerate(header, start=1):
+        if not name:
+            out.append(f"{table.file}:1: column {position} has no name")
     return out
 
 
@@ -423,6 +485,7 @@ def _check(tables: dict[str, Table], problems: _Problems) -> Graph:
     cat_ids = _text(cat, "category_id")
     _require_ids(problems, cat, "category_id", cat_ids)
     cat_name, parent = _text(cat, "name"), _text(cat, "parent_id")
+    _text_sizes(problems, cat, schema.CATEGORY.label, {"name": cat_name})
     _conflicts(problems, cat, "category_id", cat_ids, {"name": cat_name, "parent_id": parent})
     cat_defined = _defined(cat_ids)
     has_parent = (parent != "").to_numpy()
@@ -444,14 +507,12 @@ def _check(tables: dict[str, Table], problems: _Problems) -> Graph:
     _require_ids(problems, prod, "product_id", prod_ids)
     price = np.full(len(prod), np.nan)
     if prod.has("price"):
-        price, bad = _numbers(prod, "price")
-        raw_price = _text(prod, "price")
-        problems.add(prod, bad, "price", lambda v: f"price {v!r} is not a number", raw_price)
-        problems.add(prod, price < 0, "price", lambda v: f"price {v!r} is negative", raw_price)
+        price = _bounded(problems, prod, "price", limits.PRICE)
     primary = _text(prod, "category_id")
+    prod_name, brand = _text(prod, "name"), _text(prod, "brand")
+    _text_sizes(problems, prod, schema.PRODUCT.label, {"name": prod_name, "brand": brand})
     _conflicts(problems, prod, "product_id", prod_ids,
-               {"name": _text(prod, "name"), "category_id": primary,
-                "price": pd.Series(price), "brand": _text(prod, "brand")})
+               {"name": prod_name, "category_id": primary, "price": pd.Series(price), "brand": brand})
     _references(problems, prod, "category_id", primary, cat, cat_defined, cat_valid, required=False)
     prod_defined = _defined(prod_ids)
     prod_valid = _settle(problems, prod, "product_id", prod_ids)
@@ -460,6 +521,7 @@ def _check(tables: dict[str, Table], problems: _Problems) -> Graph:
     user_ids = _text(user, "user_id")
     _require_ids(problems, user, "user_id", user_ids)
     attributes = {c: _text(user, c) for c in user.frame.columns if c != "user_id"}
+    _text_sizes(problems, user, schema.USER.label, attributes)
     _conflicts(problems, user, "user_id", user_ids, attributes)
     user_defined = _defined(user_ids)
     user_valid = _settle(problems, user, "user_id", user_ids)
@@ -470,13 +532,11 @@ def _check(tables: dict[str, Table], problems: _Problems) -> Graph:
     _references(problems, inter, "product_id", i_prod, prod, prod_defined, prod_valid, required=True)
     ts = np.full(len(inter), np.nan)
     if inter.has("ts"):
-        ts, bad = _times(inter, "ts")
-        problems.add(inter, bad, "ts", lambda v: f"ts {v!r} is neither ISO-8601 nor unix seconds",
-                     _text(inter, "ts"))
+        ts = _timestamps(problems, inter, "ts")
     weight = np.full(len(inter), np.nan)
     if inter.has("weight"):
-        weight, bad = _numbers(inter, "weight")
-        problems.add(inter, bad, "weight", lambda v: f"weight {v!r} is not a number", _text(inter, "weight"))
+        # Each weight is bounded, so summing repeated rows (below) cannot overflow to infinity.
+        weight = _bounded(problems, inter, "weight", limits.WEIGHT)
     kind = _vocabulary(problems, inter, "kind", tuple(schema.INTERACTION_KINDS))
     split = _vocabulary(problems, inter, "split", schema.SPLITS)
     kind = kind.where(kind != "", DEFAULT_KIND)
@@ -507,8 +567,8 @@ def _check(tables: dict[str, Table], problems: _Problems) -> Graph:
                         "parent": parent[live_cat & has_parent].to_numpy()})
     sub = sub.drop_duplicates().reset_index(drop=True)
     products = pd.DataFrame({
-        "id": prod_ids[live_prod].to_numpy(), "name": _none(_text(prod, "name")[live_prod]).to_numpy(),
-        "price": price[live_prod], "brand": _none(_text(prod, "brand")[live_prod]).to_numpy(),
+        "id": prod_ids[live_prod].to_numpy(), "name": _none(prod_name[live_prod]).to_numpy(),
+        "price": price[live_prod], "brand": _none(brand[live_prod]).to_numpy(),
     }).drop_duplicates("id").reset_index(drop=True)
     users = pd.DataFrame({"id": user_ids[live_user].to_numpy()})
     for name, values in attributes.items():
@@ -621,7 +681,8 @@ def _typed(values: pd.Series) -> pd.Series:
     present = values[given]
     if len(present) and present.str.fullmatch(_INT).all() and present.str.len().max() < 19:
         return pd.to_numeric(values.where(given)).astype("Int64").astype(object).where(given, None)
-    if len(present) and pd.to_numeric(present, errors="coerce").notna().all():
+    numbers = pd.to_numeric(present, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if len(present) and np.isfinite(numbers).all():  # "inf" or "nan" among them: the column stays text
         return pd.to_numeric(values.where(given), errors="coerce").astype(object).where(given, None)
     lower = present.str.lower()
     if len(present) and lower.isin(["true", "false"]).all():
