@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Collection, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from graphrec.campaigns import stats
 from graphrec.campaigns.model import VARIANTS, Campaign
@@ -71,15 +73,35 @@ def _check_columns(frame: pd.DataFrame, columns: Collection[str], name: str) -> 
         raise ReportInputError(f"{name}: missing column(s) {', '.join(missing)}")
 
 
-def _variant_codes(assignments: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
+# The hot paths (string matching over a million events) run in Arrow's C++ kernels: pandas'
+# string lookups cost several times more there.
+def _strings(column: pd.Series) -> pa.ChunkedArray:
+    """A string column as Arrow strings (zero-copy for Arrow-backed columns); nulls stay null."""
+    array = pa.chunked_array([pa.array(column, from_pandas=True)]) if not isinstance(column, pa.ChunkedArray) else column
+    return array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
+
+
+def _flags(array: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A boolean Arrow array as numpy, nulls as False."""
+    return pc.fill_null(array, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def _positions(values: pa.ChunkedArray, keys: pa.Array) -> np.ndarray:
+    """The index of each value in ``keys``, -1 where absent."""
+    return pc.fill_null(pc.index_in(values, value_set=keys), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _variant_codes(assignments: pd.DataFrame) -> tuple[pa.Array, np.ndarray]:
     """Users (unique, in first-seen order) and their variant code: 0 treatment, 1 control."""
     _check_columns(assignments, ("user_id", "variant"), "assignments")
-    frame = assignments.drop_duplicates("user_id", keep="first")
-    codes = frame["variant"].map({v: i for i, v in enumerate(VARIANTS)})
-    if codes.isna().any():
-        bad = frame["variant"][codes.isna()].iloc[0]
+    frame = assignments
+    if pc.count_distinct(_strings(frame["user_id"])).as_py() != len(frame):
+        frame = frame.drop_duplicates("user_id", keep="first")
+    codes = _positions(_strings(frame["variant"]), pa.array(list(VARIANTS)))
+    if (codes < 0).any():
+        bad = frame["variant"].iloc[int(np.flatnonzero(codes < 0)[0])]
         raise ReportInputError(f"assignments: unknown variant {bad!r} (expected one of {list(VARIANTS)})")
-    return pd.Index(frame["user_id"].astype(str)), codes.to_numpy(np.int64)
+    return _strings(frame["user_id"]).combine_chunks(), codes
 
 
 def _per_variant(codes: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -91,7 +113,9 @@ def _discounts(campaign: Campaign, purchases: pd.DataFrame, prices: Mapping[str,
     value = purchases["value"].to_numpy(np.float64)
     price = value.copy()
     if prices:
-        listed = purchases["product_id"].map(prices).to_numpy(np.float64)
+        keys = list(prices)
+        at = _positions(_strings(purchases["product_id"]), pa.array(keys, pa.string()))
+        listed = np.append(np.asarray([prices[k] for k in keys], np.float64), np.nan)[at]  # -1: the NaN
         known = np.isfinite(listed)
         price[known] = listed[known]
     price = np.nan_to_num(price, nan=0.0)
@@ -168,24 +192,25 @@ def compute_report(campaign: Campaign, assignments: pd.DataFrame, events: pd.Dat
     notes: list[str] = []
 
     ev = events
-    if not ev["event_id"].is_unique:  # the event store never holds repeats; a hand-made frame might
-        notes.append(f"{int(ev['event_id'].duplicated().sum())} repeated event ids counted once")
+    repeated = len(ev) - pc.count_distinct(_strings(ev["event_id"])).as_py() if len(ev) else 0
+    if repeated:  # the event store never holds repeats; a hand-made frame might
+        notes.append(f"{repeated} repeated event ids counted once")
         ev = ev.drop_duplicates("event_id", keep="first")
     ts = _utc(ev["ts"])
     in_window = ((ts >= start) & (ts < end)).to_numpy()
-    who = user_index.get_indexer(ev["user_id"].astype(str))
+    who = _positions(_strings(ev["user_id"]), user_index)
     member = who >= 0
-    kind = ev["type"].to_numpy()
-    names_campaign = (ev["campaign_id"] == campaign.campaign_id).fillna(False).to_numpy(bool)
+    kind = _strings(ev["type"])
+    names_campaign = _flags(pc.equal(_strings(ev["campaign_id"]), campaign.campaign_id))
 
-    is_purchase = kind == "purchase"
-    promoted = ev["product_id"].isin(campaign.promoted).to_numpy() if campaign.promoted else np.zeros(len(ev), bool)
+    is_purchase = _flags(pc.equal(kind, "purchase"))
+    promoted = _flags(pc.is_in(_strings(ev["product_id"]), value_set=pa.array(list(campaign.promoted), pa.string())))
     attributed = is_purchase & member & promoted & in_window
-    impression = (kind == "impression") & names_campaign & member & in_window
-    click = (kind == "click") & names_campaign & member & in_window
+    impression = _flags(pc.equal(kind, "impression")) & names_campaign & member & in_window
+    click = _flags(pc.equal(kind, "click")) & names_campaign & member & in_window
 
-    imp_users = np.unique(who[impression])
-    exposed = _per_variant(codes[imp_users])
+    seen = np.bincount(who[impression], minlength=n_users) > 0
+    exposed = _per_variant(codes[seen])
     impressions = _per_variant(codes[who[impression]])
     clicks = _per_variant(codes[who[click]])
 
@@ -206,7 +231,7 @@ def compute_report(campaign: Campaign, assignments: pd.DataFrame, events: pd.Dat
     discount = _discounts(campaign, buys[treated], prices)
     cost = np.array([discount.sum(), 0.0])
     if prices and treated.any():
-        unpriced = int((~buys.loc[treated, "product_id"].isin(list(prices))).sum())
+        unpriced = int((~buys.loc[treated, "product_id"].isin(list(prices))).sum())  # few rows: pandas is fine
         if unpriced:
             notes.append(f"{unpriced} treatment purchases of products without a list price: cost from their value")
 
@@ -230,9 +255,9 @@ def compute_report(campaign: Campaign, assignments: pd.DataFrame, events: pd.Dat
     last_seen = ts[in_window & member].max() if (in_window & member).any() else start
     timeline_end = min(end, max(pd.Timestamp(last_seen), start))
 
-    returning = user_index.isin(list(returning_users)) if len(returning_users) else np.zeros(n_users, bool)
-    with_friends = (user_index.isin(list(users_with_friends_in_audience))
-                    if len(users_with_friends_in_audience) else np.zeros(n_users, bool))
+    returning = _flags(pc.is_in(user_index, value_set=pa.array([str(u) for u in returning_users], pa.string())))
+    with_friends = _flags(pc.is_in(user_index, value_set=pa.array([str(u) for u in users_with_friends_in_audience],
+                                                                   pa.string())))
     segment_specs = (("new", "returning", ~returning), ("returning", "returning", returning),
                      ("friends_in_audience", "friends", with_friends),
                      ("no_friends_in_audience", "friends", ~with_friends))
@@ -291,13 +316,14 @@ def _graph_inputs(driver: "Driver", campaign: Campaign, database: str) -> tuple[
 
 
 def campaign_report(driver: "Driver", events: "EventStore", campaign_id: str, settings: "Settings | None" = None,
-                    *, min_group: int = MIN_GROUP, alpha: float = 0.05) -> dict[str, Any]:
+                    *, database: str | None = None, min_group: int = MIN_GROUP, alpha: float = 0.05) -> dict[str, Any]:
     """The report of a stored campaign: its audience from Neo4j, its events from the event store.
-    Unknown campaign -> :class:`~graphrec.campaigns.store.UnknownCampaign`."""
+    Unknown campaign -> :class:`~graphrec.campaigns.store.UnknownCampaign`. The database is
+    ``database``, else the settings', else ``neo4j``."""
     from graphrec.campaigns.store import assignments as load_assignments
     from graphrec.campaigns.store import get_campaign
 
-    database = settings.neo4j_database if settings is not None else "neo4j"
+    database = database or (settings.neo4j_database if settings is not None else "neo4j")
     campaign = get_campaign(driver, campaign_id, database=database)
     audience = load_assignments(driver, campaign_id, database=database)
     returning, friends, prices = _graph_inputs(driver, campaign, database)
