@@ -8,17 +8,21 @@ down at startup: the app still starts and serves model-only recommendations (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 
 from api import errors
-from api.routes import coldstart, graph, health, promos, recommendations
+from api.routes import campaigns, events, offers
+from api.routes import coldstart, graph, health, privacy, promos, recommendations
 from graphrec import __version__
+from graphrec.campaigns.events import EventStore
+from graphrec.campaigns.offers import Caps
+from graphrec.campaigns.registry import Registry
 from graphrec.config import Settings
 from graphrec.serving.analyst import ANALYST_DIR, load_queries
 from graphrec.serving.auth import AuditLog, KeyRing, RateLimiter
@@ -39,11 +43,18 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
     behind the service's back (a new ``graphrec load``); its own writes never need it."""
     limit_blas_threads(1)
     service = service or Service.open(settings, artifact_path)
+    # Promotions: campaigns in memory (the offers path never waits on Neo4j), the DuckDB event log
+    # and the per-user-per-day offer counter over it.
+    campaign_registry = Registry()
+    campaign_registry.try_load(service.driver, service.database)
+    event_store = EventStore.try_open(settings.events_path)
+    offer_caps = Caps(event_store, settings.offers_per_user_per_day)
 
     async def refresh_forever() -> None:
+        # The reload runs in its own thread, off to the side: requests and writes never wait on it.
         while True:
             await asyncio.sleep(refresh_s)
-            await run_in_threadpool(service.try_load_index)
+            await asyncio.to_thread(service.try_load_index)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -51,7 +62,12 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
         yield
         if task is not None:
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         service.close()
+        offer_caps.close()
+        if event_store is not None:
+            event_store.close()
 
     app = FastAPI(
         title="GraphRec",
@@ -66,9 +82,12 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
     app.state.keys = KeyRing.from_settings(settings)
     app.state.query_limiter = RateLimiter(settings.query_rate, settings.query_burst)
     app.state.audit = AuditLog(settings.audit_path)
+    app.state.campaigns, app.state.events, app.state.offer_caps = campaign_registry, event_store, offer_caps
+    # Stores beside the graph that hold user data register here; DELETE /users/{id} calls each.
+    app.state.erasure_hooks = {}
     errors.install(app)
-    app.add_middleware(errors.BodyLimit, max_bytes=max_body_bytes)
-    for module in (health, recommendations, promos, coldstart, graph):
+    app.add_middleware(events.BodyLimits, max_bytes=max_body_bytes)  # /events allows larger batches
+    for module in (health, recommendations, promos, coldstart, graph, privacy, campaigns, offers, events):
         app.include_router(module.router)
     log.info("serving model %s (%s) from %s; %s", service.artifact.model, service.artifact.snapshot_id,
              artifact_path, "API keys configured" if app.state.keys.configured else

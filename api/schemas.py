@@ -42,7 +42,12 @@ class ExplanationOut(BaseModel):
 class RecommendedItem(BaseModel):
     product_id: str
     name: str | None
-    score: float
+    score: float = Field(description="The raw value ranked on: the model's dot product for 'model' and "
+                                     "'fold_in', training interactions for 'popular'. Its scale differs "
+                                     "by source and model; compare percentiles instead")
+    percentile: float = Field(ge=0, le=1, description="Share of the whole catalogue this product outranks "
+                                                       "for this user (1 = the best); the same meaning for "
+                                                       "every source, user and model")
     explanations: list[ExplanationOut] = Field(default_factory=list)
 
 
@@ -190,8 +195,14 @@ class HealthOut(BaseModel):
     graph_loaded: bool
     model: ModelInfo
     graph: dict[str, int] | None
+    generation: int = Field(description="Serving-state generation: +1 at each graph reload")
     started_at: str
     live: dict[str, int]
+
+
+class Erased(BaseModel):
+    user_id: str
+    erased: dict[str, int] = Field(description="What was removed, per store (graph: 1 if the node existed)")
 
 
 class FieldError(BaseModel):
@@ -203,3 +214,83 @@ class ErrorOut(BaseModel):
     detail: str
     field: str | None = Field(None, description="The request field at fault, when there is one")
     errors: list[FieldError] | None = Field(None, description="Every invalid field (422 only)")
+
+
+# -- promotions: campaigns, offers, events (graphrec.campaigns) ------------------------------------------
+# POST /campaigns takes graphrec.campaigns.model.CampaignSpec itself: one definition for API and CLI.
+class OfferTerms(BaseModel):
+    kind: Literal["percent_off", "amount_off"]
+    value: float
+
+
+class CampaignOut(BaseModel):
+    campaign_id: str
+    name: str
+    products: list[str] = Field(description="Products named in the spec")
+    category_id: str | None = Field(description="Promoted category (subcategories included)")
+    promoted: list[str] = Field(description="Every promoted product id: products plus the category's")
+    offer: OfferTerms
+    start: datetime
+    end: datetime
+    audience: dict[str, Any] = Field(description="{policy, size, exclude_buyers} as requested")
+    control_fraction: float
+    cap: dict[str, int] = Field(description="{per_user_per_day}")
+    salt: str = Field(description="Hashed with each user id to assign the variant")
+    created_at: datetime
+    counts: dict[str, int] = Field(description="Audience members per variant (treatment, control)")
+    active: bool = Field(description="Now inside [start, end)")
+
+
+class CampaignList(BaseModel):
+    campaigns: list[CampaignOut]
+
+
+class AudiencePage(BaseModel):
+    user_ids: list[str]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last")
+
+
+class OfferItemOut(BaseModel):
+    campaign_id: str
+    campaign_name: str
+    product_id: str
+    name: str | None
+    score: float
+    offer: OfferTerms
+    price: float | None
+    price_after_offer: float | None
+    ends_at: str
+    explanations: list[ExplanationOut] = Field(default_factory=list)
+
+
+class OffersOut(BaseModel):
+    user_id: str
+    offers: list[OfferItemOut]
+    control_campaigns: list[str] = Field(description="Active campaigns where the user is in the control "
+                                                      "group: no offer from those, by design")
+    capped: bool = Field(description="The frequency cap (per UTC day) withheld offers")
+    served_today: int = Field(description="Offers served to this user today (UTC), this response included")
+
+
+MAX_EVENTS = 1000
+
+
+class EventIn(Strict):
+    event_id: Id
+    type: Literal["impression", "click", "purchase"]
+    user_id: Id
+    product_id: Id
+    campaign_id: Id | None = Field(None, description="Required for impression and click")
+    ts: datetime = Field(description="ISO 8601; naive means UTC")
+    value: float | None = Field(None, description="Order value (purchase: required, >= 0)")
+
+
+class EventsIn(Strict):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+
+class EventsOut(BaseModel):
+    accepted: int
+    duplicates: int = Field(description="Events whose event_id was already stored (or repeated in the batch)")
+    graph_pending: int = Field(0, description="Purchases stored whose BOUGHT edge Neo4j has not taken yet "
+                                              "(retried with the next batch)")

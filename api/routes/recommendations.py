@@ -30,7 +30,7 @@ def payload(result: Recommendations) -> dict:
         "user_id": result.user_id,
         "model": result.model,
         "source": result.source,
-        "items": [{"product_id": i.product_id, "name": i.name, "score": i.score,
+        "items": [{"product_id": i.product_id, "name": i.name, "score": i.score, "percentile": i.percentile,
                    "explanations": [e.to_dict() for e in i.explanations]} for i in result.items],
         "warnings": result.warnings,
     }
@@ -47,7 +47,7 @@ async def recommendations(
     user_id: Annotated[str, Path(min_length=1, max_length=200)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many products")] = 10,
     explain: Annotated[bool, Query(description="Add 1-3 explanations with graph paths per item")] = True,
-    category: Annotated[str | None, Query(max_length=200, description="Only products in this category id")] = None,
+    category: Annotated[str | None, Query(max_length=200, description="Only products in this category (id or name)")] = None,
     min_price: Annotated[float | None, Query(ge=0)] = None,
     max_price: Annotated[float | None, Query(ge=0)] = None,
     exclude: Annotated[str | None, Query(max_length=10_000, description="Comma-separated product ids to leave out")] = None,
@@ -73,4 +73,5 @@ async def popular(
     """The non-personalised baseline: products with the most training interactions."""
     items = service.popular(k, Filters(category=category))
     return {"model": service.artifact.model,
-            "items": [{"product_id": i.product_id, "name": i.name, "score": i.score} for i in items]}
+            "items": [{"product_id": i.product_id, "name": i.name, "score": i.score, "percentile": i.percentile}
+                      for i in items]}

@@ -7,6 +7,8 @@ answer "unavailable" in about a second rather than after the driver's default 30
 
 from __future__ import annotations
 
+import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -16,8 +18,12 @@ from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from graphrec.config import Settings
 from graphrec.store.driver import StoreUnavailable, connect
 
-CONNECTION_TIMEOUT_S = 2.0
-RETRY_TIME_S = 1.0
+CONNECTION_TIMEOUT_S = 1.0
+# No driver-side retries: they would sleep ~1 s per attempt on a dead server. Writes retry
+# transient errors (deadlocks) themselves; connectivity failures open the breaker at once.
+RETRY_TIME_S = 0.0
+# After a connectivity failure, every graph call fails at once for this long; then one call probes.
+BREAKER_OPEN_S = 3.0
 
 
 class GraphUnavailable(RuntimeError):
@@ -31,7 +37,7 @@ def open_driver(settings: Settings) -> Driver | None:
             settings,
             verify=False,
             connection_timeout=CONNECTION_TIMEOUT_S,
-            connection_acquisition_timeout=CONNECTION_TIMEOUT_S * 2,
+            connection_acquisition_timeout=CONNECTION_TIMEOUT_S * 1.5,
             max_transaction_retry_time=RETRY_TIME_S,
             # Warnings such as "relationship type VIEWED does not exist" on a shop without views are noise.
             notifications_min_severity="OFF",
@@ -43,22 +49,68 @@ def open_driver(settings: Settings) -> Driver | None:
 UNAVAILABLE_MESSAGE = "the graph database (Neo4j) is unavailable right now; try again later"
 
 
-@contextmanager
-def graph_call(driver: Driver | None) -> Iterator[Driver]:
-    """Run Neo4j work, turning every connectivity failure into :class:`GraphUnavailable`."""
-    if driver is None:
-        raise GraphUnavailable(UNAVAILABLE_MESSAGE + " (no credentials configured)")
-    try:
-        yield driver
-    except (ServiceUnavailable, SessionExpired, StoreUnavailable, OSError) as err:
-        raise GraphUnavailable(UNAVAILABLE_MESSAGE) from err
+_CONNECTIVITY = (ServiceUnavailable, SessionExpired, StoreUnavailable, OSError)
 
 
-def reachable(driver: Driver | None) -> bool:
-    if driver is None:
-        return False
-    try:
-        driver.verify_connectivity()
-        return True
-    except Exception:  # any failure means "not reachable" for a health check
-        return False
+class Breaker:
+    """A circuit breaker around the driver: fail fast while Neo4j is known to be down.
+
+    Without it, every request during an outage waits out connection timeouts and retries, worker
+    threads fill up, and even ``/health`` queues behind them. With it, the first failure opens the
+    breaker: for ``open_s`` seconds every call raises :class:`GraphUnavailable` at once. Then a single
+    call probes (the others still fail fast); its success closes the breaker, its failure re-opens it."""
+
+    def __init__(self, driver: Driver | None, open_s: float = BREAKER_OPEN_S) -> None:
+        self.driver = driver
+        self.open_s = open_s
+        self._open_until = 0.0  # monotonic; 0 = closed
+        self._probing = False
+        self._lock = threading.Lock()
+        self.rejected = 0  # calls answered "unavailable" without touching Neo4j (for tests and /health)
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_until > 0.0
+
+    def _admit(self) -> bool:
+        """May this call reach Neo4j? True also makes it the probe of a half-open breaker."""
+        with self._lock:
+            if self._open_until == 0.0:
+                return True
+            if time.monotonic() < self._open_until or self._probing:
+                self.rejected += 1
+                return False
+            self._probing = True
+            return True
+
+    def _settle(self, ok: bool) -> None:
+        with self._lock:
+            self._probing = False
+            self._open_until = 0.0 if ok else time.monotonic() + self.open_s
+
+    @contextmanager
+    def call(self) -> Iterator[Driver]:
+        """Run Neo4j work, turning every connectivity failure into :class:`GraphUnavailable`."""
+        if self.driver is None:
+            raise GraphUnavailable(UNAVAILABLE_MESSAGE + " (no credentials configured)")
+        if not self._admit():
+            raise GraphUnavailable(UNAVAILABLE_MESSAGE)
+        try:
+            yield self.driver
+        except _CONNECTIVITY as err:
+            self._settle(False)
+            raise GraphUnavailable(UNAVAILABLE_MESSAGE) from err
+        except BaseException:
+            self._settle(True)  # Neo4j answered (with an error of the query's own): it is up
+            raise
+        self._settle(True)
+
+    def reachable(self) -> bool:
+        """A connectivity check for health reports; never blocks while the breaker is open."""
+        try:
+            with self.call() as driver:
+                driver.verify_connectivity()
+            return True
+        except Exception:  # any failure means "not reachable" for a health check
+            return False
+

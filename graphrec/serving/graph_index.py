@@ -7,12 +7,16 @@ more than the whole model scoring. So the service reads these relations once fro
 new interactions, new friendships, new products) to this copy *after* they commit in Neo4j, so the
 copy never holds an edge the database does not. Every explanation path built from it is therefore a
 real path in Neo4j; ``reload`` catches up with writes made behind the service's back (a new load).
+
+Concurrency: requests read an index without any lock while writes mirror into it. That is safe
+because a published index is only ever changed copy-on-write: a live write replaces a user's set
+or dict with a new one that has the edge (one atomic store under the GIL) and never mutates a
+container a reader may be iterating. Only :meth:`GraphIndex.load`, before the index is shared,
+fills containers in place. Writers are serialised by the service; readers never wait.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Iterable
@@ -69,99 +73,151 @@ def epoch_seconds(value: Any) -> float | None:
 
 @dataclass
 class GraphIndex:
-    """Users, products, categories and the relations serving needs, keyed by graph id."""
+    """Users, products, categories and the relations serving needs, keyed by graph id.
+
+    Read with ``.get``: the containers are plain dicts (a defaultdict would insert on a read)."""
 
     user_names: dict[str, str | None] = field(default_factory=dict)
-    named_users: set[str] = field(default_factory=set)  # users with a name: preferred in texts
+    named_users: frozenset[str] = frozenset()  # users with a name: preferred in texts
     product_names: dict[str, str | None] = field(default_factory=dict)
     product_prices: dict[str, float | None] = field(default_factory=dict)
     product_categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
     category_names: dict[str, str | None] = field(default_factory=dict)
-    category_products: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    category_products: dict[str, frozenset[str]] = field(default_factory=dict)
     # user -> product -> purchase time (epoch seconds, None when the graph has no time).
-    bought: dict[str, dict[str, float | None]] = field(default_factory=lambda: defaultdict(dict))
-    buyers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    bought: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    buyers: dict[str, frozenset[str]] = field(default_factory=dict)
     # VIEWED / RATED products: evidence for fold-in, never excluded from recommendations.
-    touched: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    touched: dict[str, frozenset[str]] = field(default_factory=dict)
     # FRIEND is stored once per pair; ``friend_edges`` keeps the stored direction for paths.
-    friends: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    friend_edges: set[tuple[str, str]] = field(default_factory=set)
-    follows: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    friends: dict[str, frozenset[str]] = field(default_factory=dict)
+    friend_edges: frozenset[tuple[str, str]] = frozenset()
+    follows: dict[str, frozenset[str]] = field(default_factory=dict)
     interests: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Per user, bumped by every live change of their evidence (after the change): a vector cached
+    # with an older stamp is stale. Absent = 0 = as loaded.
+    versions: dict[str, int] = field(default_factory=dict)
     loaded: bool = False
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
-    # -- loading ------------------------------------------------------------------------------
+    # -- loading (private: the index is not shared yet, containers are filled in place) ----------
     @classmethod
     def load(cls, driver: Driver, database: str = "neo4j") -> "GraphIndex":
         """Read the serving relations from Neo4j in one read transaction per node kind."""
+        cats: dict[str, set[str]] = {}
+        buyers: dict[str, set[str]] = {}
+        friends: dict[str, set[str]] = {}
+        edges: set[tuple[str, str]] = set()
+        named: set[str] = set()
         index = cls()
         with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
             for rec in session.run(_CATEGORIES):
                 index.category_names[rec["id"]] = rec["name"]
             for rec in session.run(_PRODUCTS):
-                index._put_product(rec["id"], rec["name"], rec["price"], rec["categories"])
+                pid = rec["id"]
+                index._set_product(pid, rec["name"], rec["price"], rec["categories"])
+                for cat in index.product_categories[pid]:
+                    cats.setdefault(cat, set()).add(pid)
             for rec in session.run(_USERS):
                 uid = rec["id"]
                 index.user_names[uid] = rec["name"]
                 if rec["name"]:
-                    index.named_users.add(uid)
-                for pid, ts in rec["bought"]:
-                    index._put_bought(uid, pid, epoch_seconds(ts))
-                index.touched[uid].update(rec["touched"])
+                    named.add(uid)
+                if rec["bought"]:
+                    index.bought[uid] = {pid: epoch_seconds(ts) for pid, ts in rec["bought"]}
+                    for pid in index.bought[uid]:
+                        buyers.setdefault(pid, set()).add(uid)
+                if rec["touched"]:
+                    index.touched[uid] = frozenset(rec["touched"])
                 for fid in rec["friends_out"]:
-                    index._put_friend(uid, fid)
-                index.follows[uid].update(rec["follows"])
+                    edges.add((uid, fid))
+                    friends.setdefault(uid, set()).add(fid)
+                    friends.setdefault(fid, set()).add(uid)
+                if rec["follows"]:
+                    index.follows[uid] = frozenset(rec["follows"])
                 if rec["interests"]:
                     index.interests[uid] = tuple(rec["interests"])
+        index.category_products = {c: frozenset(v) for c, v in cats.items()}
+        index.buyers = {p: frozenset(v) for p, v in buyers.items()}
+        index.friends = {u: frozenset(v) for u, v in friends.items()}
+        index.friend_edges = frozenset(edges)
+        index.named_users = frozenset(named)
         index.loaded = True
         return index
 
-    # -- mutation (called after the matching write committed in Neo4j) --------------------------
-    def _put_product(self, pid: str, name: str | None, price: Any, categories: Iterable[str]) -> None:
-        cats = tuple(sorted(set(categories)))
+    def _set_product(self, pid: str, name: str | None, price: Any, categories: Iterable[str]) -> None:
         self.product_names[pid] = name
         self.product_prices[pid] = float(price) if isinstance(price, (int, float)) else None
-        self.product_categories[pid] = cats
-        for cat in cats:
-            self.category_products[cat].add(pid)
+        self.product_categories[pid] = tuple(sorted(set(categories)))
 
-    def _put_bought(self, uid: str, pid: str, ts: float | None) -> None:
-        self.bought[uid][pid] = ts
-        self.buyers[pid].add(uid)
-
-    def _put_friend(self, start: str, end: str) -> None:
-        self.friend_edges.add((start, end))
-        self.friends[start].add(end)
-        self.friends[end].add(start)
+    # -- live mirroring, copy-on-write (called after the matching write committed in Neo4j) ------
+    def _bump(self, *users: str) -> None:
+        for uid in users:
+            self.versions[uid] = self.versions.get(uid, 0) + 1
 
     def add_user(self, uid: str, name: str | None, interests: Iterable[str] = ()) -> None:
-        with self.lock:
-            self.user_names[uid] = name
-            if name:
-                self.named_users.add(uid)
-            if interests:
-                self.interests[uid] = tuple(interests)
+        self.user_names[uid] = name
+        if name:
+            self.named_users = self.named_users | {uid}
+        if interests:
+            self.interests[uid] = tuple(interests)
+        self._bump(uid)
 
     def add_product(self, pid: str, name: str | None, price: float | None, categories: Iterable[str]) -> None:
-        with self.lock:
-            self._put_product(pid, name, price, categories)
+        self._set_product(pid, name, price, categories)
+        for cat in self.product_categories[pid]:
+            self.category_products[cat] = self.category_products.get(cat, frozenset()) | {pid}
+
+    def add_interactions(self, rows: Iterable[tuple[str, str, str, float | None]]) -> None:
+        """``(user, product, relationship type, ts)`` rows; one copy per touched container."""
+        bought: dict[str, dict[str, float | None]] = {}
+        buyers: dict[str, set[str]] = {}
+        touched: dict[str, set[str]] = {}
+        for uid, pid, rel_type, ts in rows:
+            if rel_type == schema.BOUGHT.type:
+                bought.setdefault(uid, {})[pid] = ts
+                buyers.setdefault(pid, set()).add(uid)
+            else:
+                touched.setdefault(uid, set()).add(pid)
+        for uid, new in bought.items():
+            self.bought[uid] = {**self.bought.get(uid, {}), **new}
+        for pid, new in buyers.items():
+            self.buyers[pid] = self.buyers.get(pid, frozenset()) | new
+        for uid, new in touched.items():
+            self.touched[uid] = self.touched.get(uid, frozenset()) | new
+        self._bump(*(bought.keys() | touched.keys()))
 
     def add_interaction(self, uid: str, pid: str, rel_type: str, ts: float | None) -> None:
-        with self.lock:
-            if rel_type == schema.BOUGHT.type:
-                self._put_bought(uid, pid, ts)
-            else:
-                self.touched[uid].add(pid)
+        self.add_interactions([(uid, pid, rel_type, ts)])
 
     def add_friend(self, start: str, end: str) -> None:
         """A FRIEND edge stored as ``(start)-[:FRIEND]->(end)``."""
-        with self.lock:
-            self._put_friend(start, end)
+        self.friend_edges = self.friend_edges | {(start, end)}
+        self.friends[start] = self.friends.get(start, frozenset()) | {end}
+        self.friends[end] = self.friends.get(end, frozenset()) | {start}
+        self._bump(start, end)
 
     def add_follow(self, uid: str, target: str) -> None:
-        with self.lock:
-            self.follows[uid].add(target)
+        self.follows[uid] = self.follows.get(uid, frozenset()) | {target}
+        self._bump(uid)
+
+    def remove_user(self, uid: str) -> None:
+        """Erase a user (after DETACH DELETE committed): every relation that names them."""
+        for pid in self.bought.pop(uid, {}):
+            self.buyers[pid] = self.buyers.get(pid, frozenset()) - {uid}
+        self.touched.pop(uid, None)
+        for other in self.friends.pop(uid, frozenset()):
+            self.friends[other] = self.friends.get(other, frozenset()) - {uid}
+            self._bump(other)
+        self.friend_edges = frozenset(e for e in self.friend_edges if uid not in e)
+        self.follows.pop(uid, None)
+        for other, targets in list(self.follows.items()):
+            if uid in targets:
+                self.follows[other] = targets - {uid}
+                self._bump(other)
+        self.interests.pop(uid, None)
+        self.named_users = self.named_users - {uid}
+        self.user_names.pop(uid, None)
+        self._bump(uid)
 
     # -- reading ------------------------------------------------------------------------------
     def has_user(self, uid: str) -> bool:
@@ -170,9 +226,9 @@ class GraphIndex:
     def has_product(self, pid: str) -> bool:
         return pid in self.product_names
 
-    def social(self, uid: str) -> set[str]:
+    def social(self, uid: str) -> frozenset[str]:
         """Everybody whose purchases count as a friend's: FRIEND (either way) and FOLLOWS targets."""
-        return self.friends.get(uid, set()) | self.follows.get(uid, set())
+        return self.friends.get(uid, frozenset()) | self.follows.get(uid, frozenset())
 
     def friend_direction(self, a: str, b: str) -> str:
         """Direction of the stored FRIEND edge between a and b, seen from a: "out" or "in"."""
@@ -190,12 +246,20 @@ class GraphIndex:
         name = self.category_names.get(cid)
         return name if name else f"category {cid}"
 
+    def category_id(self, id_or_name: str) -> str | None:
+        """A category by id, else by name (case-insensitive); None when neither matches."""
+        if id_or_name in self.category_names:
+            return id_or_name
+        wanted = id_or_name.casefold()
+        matches = sorted(c for c, n in self.category_names.items() if n and n.casefold() == wanted)
+        return matches[0] if matches else None
+
     def counts(self) -> dict[str, int]:
         return {
             "users": len(self.user_names),
             "products": len(self.product_names),
             "categories": len(self.category_names),
-            "bought": sum(len(b) for b in self.bought.values()),
+            "bought": sum(len(b) for b in list(self.bought.values())),
             "friend_pairs": len(self.friend_edges),
-            "follows": sum(len(f) for f in self.follows.values()),
+            "follows": sum(len(f) for f in list(self.follows.values())),
         }

@@ -48,8 +48,8 @@ def publish(service: Service, k: int = 20, batch_users: int = 500,
     import time
 
     t0 = time.perf_counter()
-    index = service.graph_index()
-    rec = service.recommender
+    state = service.graph_state()  # one generation for the whole run
+    index, rec = state.index, state.recommender
     at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     users = sorted(index.user_names)
     edges = 0
@@ -57,7 +57,7 @@ def publish(service: Service, k: int = 20, batch_users: int = 500,
         for start in range(0, len(users), batch_users):
             rows = []
             for user_id in users[start : start + batch_users]:
-                vec, _ = service.user_vector(user_id)
+                vec, _ = service.user_vector(user_id, state)
                 if vec is None:
                     continue
                 top = rec.recommend(vec, k, exclude=index.bought.get(user_id, {}).keys())

@@ -5,11 +5,18 @@ live, or loaded after training) get a fold-in vector from :mod:`graphrec.coldsta
 created live are appended to the product matrix with a fold-in vector from their categories, so
 both are recommendable at once, without retraining. Ties are broken by product id, so the same
 request always gets the same list.
+
+Requests read without locks while live products arrive: the arrays a request ranks over are one
+immutable :class:`Catalogue` view, replaced whole (one atomic store) when a product is added. Rows
+below a view's ``n`` never change, so a new view shares the grown buffers with the old one.
+Callers serialise the writes (add_product, fold_in, shift); see :mod:`graphrec.serving.service`.
+
+A score is the model's dot product ``user_vector . product_vector``; ``percentile`` turns it into
+the one scale clients can compare across users and sources (see :meth:`Recommender.percentiles`).
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -36,8 +43,26 @@ class Filters:
 @dataclass(frozen=True)
 class Scored:
     product_id: str
-    score: float
+    score: float  # the raw value ranked on: model dot product, or training interactions (popular)
     row: int
+    # Share of the catalogue this product outranks for this request, in (0, 1]: the one score
+    # whose meaning is the same for trained users, folded-in users and the popular fallback.
+    percentile: float = 1.0
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What ranking reads, as of one moment: the first ``n`` rows of each buffer."""
+
+    n: int
+    emb: np.ndarray  # [capacity, dim]
+    prices: np.ndarray  # [capacity], NaN = no price
+    popularity: np.ndarray  # [capacity]
+    id_rank: np.ndarray  # [n]: each row's position in id order, the tie-break
+
+    @property
+    def product_emb(self) -> np.ndarray:
+        return self.emb[: self.n]
 
 
 class Recommender:
@@ -45,32 +70,38 @@ class Recommender:
 
     def __init__(self, artifact: Artifact) -> None:
         self.artifact = artifact
-        self.lock = threading.RLock()
-        self.product_ids: list[str] = list(artifact.product_ids)
-        self.product_rows: dict[str, int] = dict(artifact.product_index)
-        self._emb = np.ascontiguousarray(artifact.product_emb, dtype=np.float32)
-        self._n = len(self.product_ids)
-        self.popularity = np.asarray(artifact.popularity, dtype=np.float64).copy()
-        self._prices = np.full(self._n, np.nan)
-        self._category_rows: dict[str, set[int]] = {}
+        self.product_ids: list[str] = list(artifact.product_ids)  # append-only
+        self.product_rows: dict[str, int] = dict(artifact.product_index)  # insert-only
+        n = len(self.product_ids)
+        self._category_rows: dict[str, frozenset[int]] = {}
+        rows_of: dict[str, set[int]] = {}
         for row, cats in enumerate(artifact.product_categories):
             for c in cats:
-                self._category_rows.setdefault(artifact.category_ids[c], set()).add(row)
+                rows_of.setdefault(artifact.category_ids[c], set()).add(row)
+        self._category_rows = {c: frozenset(r) for c, r in rows_of.items()}
+        self.view = Catalogue(n, np.ascontiguousarray(artifact.product_emb, dtype=np.float32),
+                              np.full(n, np.nan), np.asarray(artifact.popularity, dtype=np.float64).copy(),
+                              self._rank_ids(n))
         # Vectors of users the artifact has no row for (cold users), and of trained users whose
-        # evidence changed live; both replace the trained row when present.
-        self.user_vectors: dict[str, np.ndarray] = {}
-        # Products' ids sorted once: the tie-break order as a rank per row.
-        self._id_rank = self._rank_ids()
+        # evidence changed live, each with the stamp of the evidence it was computed from
+        # (``GraphIndex.versions``): a vector computed from older evidence is recomputed, never served.
+        self.user_vectors: dict[str, tuple[np.ndarray, int]] = {}
+        # Trained users erased from the graph: their row is never served again.
+        self.hidden_users: frozenset[str] = frozenset()
 
     # -- products -----------------------------------------------------------------------------
     @property
     def product_emb(self) -> np.ndarray:
-        return self._emb[: self._n]
+        return self.view.product_emb
 
-    def _rank_ids(self) -> np.ndarray:
-        order = sorted(range(self._n), key=self.product_ids.__getitem__)
-        rank = np.empty(self._n, dtype=np.int64)
-        rank[np.asarray(order, dtype=np.int64)] = np.arange(self._n)
+    @property
+    def popularity(self) -> np.ndarray:
+        return self.view.popularity[: self.view.n]
+
+    def _rank_ids(self, n: int) -> np.ndarray:
+        order = sorted(range(n), key=self.product_ids.__getitem__)
+        rank = np.empty(n, dtype=np.int64)
+        rank[np.asarray(order, dtype=np.int64)] = np.arange(n)
         return rank
 
     def set_product_attributes(self, product_id: str, price: float | None, categories: Iterable[str]) -> None:
@@ -78,86 +109,92 @@ class Recommender:
         row = self.product_rows.get(product_id)
         if row is None:
             return
-        self._prices[row] = np.nan if price is None else float(price)
+        # A price is one float store into a row readers may be ranking: they see old or new, both valid.
+        self.view.prices[row] = np.nan if price is None else float(price)
         for c in categories:
-            self._category_rows.setdefault(c, set()).add(row)
+            rows = self._category_rows.get(c, frozenset())
+            if row not in rows:
+                self._category_rows[c] = rows | {row}
 
     def add_product(self, product_id: str, categories: Sequence[str], price: float | None,
                     buyers: Sequence[str] = ()) -> int:
         """Make a product the model never saw recommendable: fold-in vector from its categories."""
-        with self.lock:
-            row = self._append(product_id, categories, price, buyers)
-            self._id_rank = self._rank_ids()
-            return row
+        self.add_products([(product_id, categories, price, buyers)])
+        return self.product_rows[product_id]
 
     def add_products(self, products: Sequence[tuple[str, Sequence[str], float | None, Sequence[str]]]) -> None:
-        """Many ``(id, categories, price, buyers)`` at once (one re-sort of the tie-break order)."""
-        with self.lock:
-            for product_id, categories, price, buyers in products:
-                self._append(product_id, categories, price, buyers)
-            self._id_rank = self._rank_ids()
-
-    def _append(self, product_id: str, categories: Sequence[str], price: float | None,
-                buyers: Sequence[str]) -> int:
-        if product_id in self.product_rows:
-            row = self.product_rows[product_id]
+        """Many ``(id, categories, price, buyers)`` at once, published as one new view."""
+        view = self.view
+        emb, prices, popularity, n = view.emb, view.prices, view.popularity, view.n
+        new = [p for p in products if p[0] not in self.product_rows]
+        if len(emb) < n + len(new):  # amortised growth: live products arrive one by one
+            grow = max(16, n // 8, n + len(new) - len(emb))
+            emb = np.concatenate([emb, np.zeros((grow, emb.shape[1]), np.float32)])
+            prices = np.concatenate([prices, np.full(grow, np.nan)])
+            popularity = np.concatenate([popularity, np.zeros(grow)])
+        rows: dict[str, int] = {}
+        for product_id, categories, price, buyers in new:
+            emb[n] = fold_in_product(self.artifact, categories=categories, buyers=buyers)
+            prices[n] = np.nan if price is None else float(price)
+            self.product_ids.append(product_id)
+            rows[product_id] = n
+            n += 1
+        if new:
+            self.view = Catalogue(n, emb, prices, popularity, self._rank_ids(n))
+            # Only now: a row in product_rows is always inside the published view.
+            self.product_rows.update(rows)
+        for product_id, categories, price, _ in products:
             self.set_product_attributes(product_id, price, categories)
-            return row
-        vec = fold_in_product(self.artifact, categories=categories, buyers=buyers)
-        if self._n == len(self._emb):  # amortised growth: live products arrive one by one
-            grow = max(16, self._n // 8)
-            self._emb = np.concatenate([self._emb, np.zeros((grow, self._emb.shape[1]), np.float32)])
-            self._prices = np.concatenate([self._prices, np.full(grow, np.nan)])
-            self.popularity = np.concatenate([self.popularity, np.zeros(grow)])
-        row = self._n
-        self._emb[row] = vec
-        self.product_ids.append(product_id)
-        self.product_rows[product_id] = row
-        self._n += 1
-        self.set_product_attributes(product_id, price, categories)
-        return row
 
     # -- users --------------------------------------------------------------------------------
-    def knows_user(self, user_id: str) -> bool:
-        return user_id in self.user_vectors or user_id in self.artifact.user_index
-
-    def user_vector(self, user_id: str) -> np.ndarray | None:
-        vec = self.user_vectors.get(user_id)
-        if vec is not None:
-            return vec
+    def trained_vector(self, user_id: str) -> np.ndarray | None:
+        """The artifact's row for a trained user (None for cold or erased users)."""
+        if user_id in self.hidden_users:
+            return None
         row = self.artifact.user_index.get(user_id)
         return None if row is None else self.artifact.user_emb[row]
 
-    def fold_in(self, user_id: str, friends: Sequence[str], products: Sequence[str],
-                categories: Sequence[str]) -> np.ndarray:
-        """(Re)compute the vector of a user the model never trained on, from the graph's evidence."""
-        vec = fold_in_user(self.artifact, friends=friends, products=products, categories=categories)
-        self.user_vectors[user_id] = vec
-        return vec
+    def user_vector(self, user_id: str) -> np.ndarray | None:
+        """The cached live vector of a user, else their trained row (no graph evidence here: the
+        service computes and caches vectors from the index, see ``Service.user_vector``)."""
+        cached = self.user_vectors.get(user_id)
+        return cached[0] if cached is not None else self.trained_vector(user_id)
+
+    def is_trained(self, user_id: str) -> bool:
+        return user_id in self.artifact.user_index and user_id not in self.hidden_users
+
+    def hide_users(self, user_ids: Iterable[str]) -> None:
+        """Never serve these trained users' rows again (erased from the graph)."""
+        ids = set(user_ids)
+        self.hidden_users = self.hidden_users | ids
+        for uid in ids:
+            self.user_vectors.pop(uid, None)
+
+    def fold_in(self, friends: Sequence[str], products: Sequence[str], categories: Sequence[str]) -> np.ndarray:
+        """The vector of a user the model never trained on, from the graph's evidence."""
+        return fold_in_user(self.artifact, friends=friends, products=products, categories=categories)
 
     def shift(self, user_id: str, friends: Sequence[str], products: Sequence[str]) -> np.ndarray | None:
-        """Move a trained user's vector towards evidence added since training (live edges)."""
-        row = self.artifact.user_index.get(user_id)
-        if row is None:
+        """A trained user's vector moved towards evidence added since training (live edges)."""
+        base = self.trained_vector(user_id)
+        if base is None:
             return None
-        base = self.artifact.user_emb[row]
         delta = fold_in_user(self.artifact, friends=friends, products=products,
                              weights={"prior": 0.0, "categories": 0.0})
         norm = float(np.linalg.norm(delta))
         if norm == 0:
-            self.user_vectors.pop(user_id, None)
             return base
         vec = base + np.float32(LIVE_SHIFT * float(np.linalg.norm(base)) / norm) * delta
-        self.user_vectors[user_id] = vec.astype(np.float32)
-        return self.user_vectors[user_id]
+        return vec.astype(np.float32)
 
     # -- ranking ------------------------------------------------------------------------------
     def scores(self, vector: np.ndarray) -> np.ndarray:
         return self.product_emb @ vector
 
-    def mask(self, filters: Filters, exclude: Iterable[str] = ()) -> np.ndarray:
+    def mask(self, filters: Filters, exclude: Iterable[str] = (), view: Catalogue | None = None) -> np.ndarray:
         """Boolean [n_products]: products allowed by the filters and not excluded."""
-        n = self._n
+        view = view or self.view
+        n = view.n
         allowed = np.ones(n, dtype=bool)
         if filters.only is not None:
             allowed[:] = False
@@ -165,23 +202,23 @@ class Recommender:
             allowed[rows] = True
         if filters.category is not None:
             in_category = np.zeros(n, dtype=bool)
-            rows = self._category_rows.get(filters.category)
-            if rows:
-                in_category[np.fromiter(rows, dtype=np.int64, count=len(rows))] = True
+            rows = [r for r in self._category_rows.get(filters.category, ()) if r < n]
+            in_category[rows] = True
             allowed &= in_category
-        prices = self._prices[:n]
+        prices = view.prices[:n]
         if filters.min_price is not None:
             allowed &= prices >= filters.min_price  # NaN (no price) compares False: filtered out
         if filters.max_price is not None:
             allowed &= prices <= filters.max_price
         for pid in (*filters.exclude, *exclude):
             row = self.product_rows.get(pid)
-            if row is not None:
+            if row is not None and row < n:
                 allowed[row] = False
         return allowed
 
-    def top(self, values: np.ndarray, allowed: np.ndarray, k: int) -> list[Scored]:
+    def top(self, values: np.ndarray, allowed: np.ndarray, k: int, view: Catalogue | None = None) -> list[Scored]:
         """The k best allowed rows by value, ties broken by product id (deterministic)."""
+        view = view or self.view
         candidates = np.flatnonzero(allowed)
         if candidates.size == 0 or k <= 0:
             return []
@@ -191,15 +228,19 @@ class Recommender:
             kth = np.partition(vals, candidates.size - k)[candidates.size - k]
             keep = vals >= kth
             candidates, vals = candidates[keep], vals[keep]
-        order = np.lexsort((self._id_rank[candidates], -vals))[:k]
-        return [Scored(self.product_ids[r], float(values[r]), int(r)) for r in candidates[order]]
+        order = np.lexsort((view.id_rank[candidates], -vals))[:k]
+        # Percentile over the whole catalogue: the share of products this one outranks.
+        ranked = candidates[order]
+        above = (values[None, :] > values[ranked][:, None]).sum(axis=1)
+        pct = 1.0 - above / max(view.n, 1)
+        return [Scored(self.product_ids[r], float(values[r]), int(r), float(p)) for r, p in zip(ranked, pct)]
 
     def recommend(self, vector: np.ndarray, k: int, filters: Filters = Filters(),
                   exclude: Iterable[str] = ()) -> list[Scored]:
-        with self.lock:
-            return self.top(self.scores(vector), self.mask(filters, exclude), k)
+        view = self.view
+        return self.top(view.product_emb @ vector, self.mask(filters, exclude, view), k, view)
 
     def popular(self, k: int, filters: Filters = Filters(), exclude: Iterable[str] = ()) -> list[Scored]:
         """Most-interacted products in training (the non-personalised baseline)."""
-        with self.lock:
-            return self.top(self.popularity[: self._n], self.mask(filters, exclude), k)
+        view = self.view
+        return self.top(view.popularity[: view.n], self.mask(filters, exclude, view), k, view)

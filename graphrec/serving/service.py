@@ -1,10 +1,25 @@
 """The serving state and its operations, shared by the API and the CLI.
 
-One :class:`Service` holds the model artifact (read once), the recommender over it, the in-memory
-graph index, and a Neo4j driver with short timeouts. Reads that the index and the model can answer
-never touch Neo4j; writes go to Neo4j first and are mirrored in memory only once committed. When
-Neo4j is down, model-only recommendations keep working and graph operations raise
-:class:`GraphUnavailable`.
+Design (what makes the concurrency bugs impossible rather than patched):
+
+* **One immutable reference.** :class:`ServingState` bundles the graph index and the model-side
+  recommender of one generation. A request reads ``service.state`` once and uses only that object,
+  so it can never see half of a reload. Reads take no lock: the containers inside a published
+  state are only changed copy-on-write (see :mod:`graphrec.serving.graph_index` and
+  :mod:`graphrec.serving.recommender`).
+* **Reloads off to the side, single-flight.** A reload reads Neo4j into a *new* state without
+  holding anything writes need; concurrent callers wait for the one reload in flight instead of
+  starting another. Writes that commit while it runs are journaled and replayed onto the new state
+  (mirroring is idempotent), then the new state is published with one reference store.
+* **Writes never wait on a reload, nor on each other's I/O.** The Neo4j call runs with no lock
+  held; only the in-memory mirroring after the commit takes the short ``_mirror_lock``.
+* **Fail fast when Neo4j is down.** A circuit breaker (:class:`graphrec.serving.db.Breaker`) turns
+  the first connectivity failure into "unavailable" for everyone for a few seconds, so a burst of
+  writes during an outage answers 503 at once instead of queuing on connection timeouts.
+
+Reads that the index and the model can answer never touch Neo4j; writes go to Neo4j first and are
+mirrored in memory only once committed. While Neo4j is down, model-only recommendations keep
+working and graph operations raise :class:`GraphUnavailable`.
 """
 
 from __future__ import annotations
@@ -16,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from neo4j import Driver
@@ -24,7 +39,7 @@ from neo4j import Driver
 from graphrec.artifact import Artifact
 from graphrec.config import Settings
 from graphrec.serving import writes
-from graphrec.serving.db import GraphUnavailable, graph_call, open_driver, reachable
+from graphrec.serving.db import Breaker, GraphUnavailable, open_driver
 from graphrec.serving.explain import Explainer, Explanation
 from graphrec.serving.graph_index import GraphIndex, epoch_seconds
 from graphrec.serving.promos import Promo, friends_bought
@@ -35,6 +50,8 @@ log = logging.getLogger("graphrec.serving")
 
 # While Neo4j is down, try to (re)load the index at most this often, not on every request.
 RELOAD_BACKOFF_S = 5.0
+
+Mirror = Callable[["ServingState"], None]
 
 
 class UnknownId(LookupError):
@@ -50,7 +67,8 @@ class UnknownId(LookupError):
 class Item:
     product_id: str
     name: str | None
-    score: float
+    score: float  # the model's raw score (dot product), or training interactions for "popular"
+    percentile: float  # share of the catalogue it outranks for this user: comparable across sources
     explanations: list[Explanation] = field(default_factory=list)
 
 
@@ -63,21 +81,31 @@ class Recommendations:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ServingState:
+    """What one request reads: the graph index and the recommender of one generation."""
+
+    index: GraphIndex
+    recommender: Recommender
+    generation: int
+    loaded_at: float
+
+
 class Service:
     def __init__(self, settings: Settings, artifact: Artifact, driver: Driver | None) -> None:
         self.settings = settings
         self.artifact = artifact
         self.driver = driver
-        self.recommender = Recommender(artifact)
-        self.index = GraphIndex()
-        self._reload_lock = threading.Lock()
-        # Reloads and live writes exclude each other: a write landing while the index is re-read
-        # could miss the new copy (a user created mid-reload would vanish until the next reload).
-        self._write_lock = threading.RLock()
+        self.breaker = Breaker(driver)
+        self.state = ServingState(GraphIndex(), Recommender(artifact), 0, time.monotonic())
+        self._mirror_lock = threading.Lock()  # serialises in-memory mirroring, never held over I/O
+        self._reload_lock = threading.Lock()  # single flight
+        self._journal: list[Mirror] | None = None  # writes mirrored while a reload runs
         self._last_attempt = float("-inf")
-        # Evidence written through the service, per trained user: it shifts their vector live.
-        self._live_friends: dict[str, set[str]] = {}
-        self._live_products: dict[str, set[str]] = {}
+        # Evidence written through the service, per trained user: it shifts their vector live and
+        # survives reloads. Copy-on-write (readers sort these sets while writers add).
+        self._live_friends: dict[str, frozenset[str]] = {}
+        self._live_products: dict[str, frozenset[str]] = {}
         self.started_at = datetime.now(timezone.utc)
 
     @classmethod
@@ -95,37 +123,61 @@ class Service:
     def database(self) -> str:
         return self.settings.neo4j_database
 
-    # -- the in-memory graph index ---------------------------------------------------------------
-    def load_index(self) -> GraphIndex:
-        """(Re)read the index from Neo4j; raises GraphUnavailable when it cannot."""
-        with self._reload_lock:
-            self._last_attempt = time.monotonic()
-            with self._write_lock:
-                self._load_and_swap()
-            # The index is millions of long-lived objects; a full GC pass over them costs tens of
-            # milliseconds, every few thousand requests. Freezing moves them out of GC's sight.
-            gc.collect()
-            gc.freeze()
-            log.info("graph index loaded: %s", self.index.counts())
-            return self.index
+    # Shorthands for callers that do one thing with the current state (CLI, publish).
+    @property
+    def index(self) -> GraphIndex:
+        return self.state.index
 
-    def _load_and_swap(self) -> None:
-        """Read a new index, make its new products recommendable, then swap it in."""
-        with graph_call(self.driver) as driver:
-            index = GraphIndex.load(driver, self.database)
-        with self.recommender.lock:
-            for pid, cats in index.product_categories.items():
-                self.recommender.set_product_attributes(pid, index.product_prices.get(pid), cats)
-            # Products created (or loaded) after training become recommendable from their categories.
-            self.recommender.add_products([
-                (pid, index.product_categories[pid], index.product_prices.get(pid),
-                 sorted(index.buyers.get(pid, ())))
-                for pid in sorted(set(index.product_names) - set(self.recommender.product_rows))])
-            # Cold users' vectors are recomputed lazily from the new index.
-            for uid in list(self.recommender.user_vectors):
-                if uid not in self.artifact.user_index:
-                    del self.recommender.user_vectors[uid]
-            self.index = index
+    @property
+    def recommender(self) -> Recommender:
+        return self.state.recommender
+
+    # -- (re)loading the state -------------------------------------------------------------------
+    def load_index(self) -> GraphIndex:
+        """(Re)read the graph into a new state and publish it; raises GraphUnavailable.
+
+        Single flight: a caller that arrives while a reload runs waits for that one and returns its
+        result instead of reading the graph a second time."""
+        generation = self.state.generation
+        with self._reload_lock:
+            if self.state.generation != generation and self.state.index.loaded:
+                return self.state.index  # someone else's reload finished while we waited
+            self._last_attempt = time.monotonic()
+            with self._mirror_lock:
+                self._journal = []
+            try:
+                with self.breaker.call() as driver:
+                    index = GraphIndex.load(driver, self.database)
+                state = self._build_state(index)
+                with self._mirror_lock:
+                    for mirror in self._journal:
+                        mirror(state)
+                    self.state = state
+            finally:
+                with self._mirror_lock:
+                    self._journal = None
+        # The index is millions of long-lived objects; a full GC pass over them costs tens of
+        # milliseconds, every few thousand requests. Freezing moves them out of GC's sight.
+        gc.collect()
+        gc.freeze()
+        log.info("graph index loaded (generation %d): %s", state.generation, index.counts())
+        return index
+
+    def _build_state(self, index: GraphIndex) -> ServingState:
+        """A new recommender over the artifact, completed by what the graph knows that the model
+        does not: prices and categories, products created after training, erased users."""
+        rec = Recommender(self.artifact)
+        products = []
+        for pid in sorted(index.product_names):
+            cats = index.product_categories.get(pid, ())
+            if pid in rec.product_rows:
+                rec.set_product_attributes(pid, index.product_prices.get(pid), cats)
+            else:  # created (or loaded) after training: recommendable from its categories
+                products.append((pid, cats, index.product_prices.get(pid), sorted(index.buyers.get(pid, ()))))
+        rec.add_products(products)
+        # Trained users no longer in the graph were erased (or removed by a load): never serve them.
+        rec.hide_users(u for u in self.artifact.user_ids if not index.has_user(u))
+        return ServingState(index, rec, self.state.generation + 1, time.monotonic())
 
     def try_load_index(self) -> bool:
         try:
@@ -137,165 +189,203 @@ class Service:
 
     def reload_due(self) -> bool:
         """The index is missing and the back-off since the last attempt has passed."""
-        return not self.index.loaded and time.monotonic() - self._last_attempt >= RELOAD_BACKOFF_S
+        return (not self.state.index.loaded and not self._reload_lock.locked()
+                and time.monotonic() - self._last_attempt >= RELOAD_BACKOFF_S)
 
     def _ensure_index(self, reload: bool = True) -> bool:
         """True when the index is loaded; while it is not, retry at most every few seconds.
 
         ``reload=False`` never touches the network (for callers on an event loop, which call
         :meth:`try_load_index` in a worker thread when :meth:`reload_due`)."""
-        if self.index.loaded:
+        if self.state.index.loaded:
             return True
         if not reload or not self.reload_due():
             return False
         return self.try_load_index()
 
-    def graph_index(self, reload: bool = True) -> GraphIndex:
-        """The loaded index, or GraphUnavailable."""
+    def graph_state(self, reload: bool = True) -> ServingState:
+        """The current state, whose index is loaded, or GraphUnavailable."""
         if not self._ensure_index(reload):
             raise GraphUnavailable("the graph database (Neo4j) is unavailable right now and the "
                                    "service has not loaded the graph yet; try again later")
-        return self.index
+        return self.state
+
+    def graph_index(self, reload: bool = True) -> GraphIndex:
+        return self.graph_state(reload).index
 
     # -- users -----------------------------------------------------------------------------------
-    def user_vector(self, user_id: str) -> tuple[np.ndarray | None, str | None]:
-        """The user's vector and its source, folding cold users in from the index on first use."""
-        vec = self.recommender.user_vector(user_id)
-        if vec is not None:
-            return vec, ("model" if user_id in self.artifact.user_index else "fold_in")
-        idx = self.index
-        if not idx.has_user(user_id):
+    def user_vector(self, user_id: str, state: ServingState | None = None) -> tuple[np.ndarray | None, str | None]:
+        """The user's vector and its source ("model" or "fold_in"), or (None, None).
+
+        Trained users without live evidence use their row; the others get a vector computed from
+        the index and cached with the user's evidence stamp. The stamp is read *before* the
+        evidence, and writers bump it *after* changing the evidence, so a vector computed while a
+        write lands is cached with the old stamp and recomputed by the next request: no lock, and
+        never a stale vector served twice."""
+        state = state or self.state
+        rec, idx = state.recommender, state.index
+        trained = rec.is_trained(user_id)
+        if not trained and not idx.has_user(user_id):
             return None, None
-        return self._fold_in(user_id), "fold_in"
-
-    def _fold_in(self, user_id: str) -> np.ndarray:
-        idx = self.index
-        return self.recommender.fold_in(
-            user_id,
-            friends=sorted(idx.social(user_id)),
-            products=sorted(set(idx.bought.get(user_id, {})) | idx.touched.get(user_id, set())),
-            categories=list(idx.interests.get(user_id, ())),
-        )
-
-    def _refresh_user(self, user_id: str) -> None:
-        """After a live write: recompute a cold user's fold-in or shift a trained user's vector."""
-        if user_id in self.artifact.user_index:
-            self.recommender.shift(user_id, sorted(self._live_friends.get(user_id, ())),
-                                   sorted(self._live_products.get(user_id, ())))
-        elif self.index.has_user(user_id):
-            self._fold_in(user_id)
+        source = "model" if trained else "fold_in"
+        live_friends = self._live_friends.get(user_id)
+        live_products = self._live_products.get(user_id)
+        if trained and not live_friends and not live_products:
+            return rec.trained_vector(user_id), source
+        stamp = idx.versions.get(user_id, 0)
+        cached = rec.user_vectors.get(user_id)
+        if cached is not None and cached[1] == stamp:
+            return cached[0], source
+        if trained:
+            vec = rec.shift(user_id, sorted(live_friends or ()), sorted(live_products or ()))
+        else:
+            vec = rec.fold_in(
+                friends=sorted(idx.social(user_id)),
+                products=sorted(set(idx.bought.get(user_id, {})) | idx.touched.get(user_id, frozenset())),
+                categories=list(idx.interests.get(user_id, ())))
+        rec.user_vectors[user_id] = (vec, stamp)
+        return vec, source
 
     # -- recommendations ---------------------------------------------------------------------------
+    def _resolve_filters(self, state: ServingState, filters: Filters, warnings: list[str]) -> Filters:
+        """Category names work as well as ids; filters that can match nothing say so."""
+        idx = state.index
+        if filters.category is not None and idx.loaded:
+            cat = idx.category_id(filters.category)
+            if cat is None:
+                warnings.append(f"category {filters.category!r} matches no category id or name: "
+                                "nothing can be recommended with this filter")
+            elif cat != filters.category:
+                filters = Filters(cat, filters.min_price, filters.max_price, filters.exclude, filters.only)
+        if (filters.min_price is not None or filters.max_price is not None) and \
+                not np.isfinite(state.recommender.view.prices[: state.recommender.view.n]).any():
+            warnings.append("min_price/max_price: no product in this shop has a price, so a price "
+                            "filter leaves nothing")
+        return filters
+
     def recommend(self, user_id: str, k: int = 10, filters: Filters = Filters(), explain: bool = True,
                   fallback: str | None = None, reload: bool = True) -> Recommendations:
         warnings: list[str] = []
         graph = self._ensure_index(reload)
-        with self.index.lock:
-            vec, source = self.user_vector(user_id)
-            if vec is None:
-                if not graph and fallback != "popular":
-                    raise GraphUnavailable(
-                        f"user {user_id!r} is not in the model and the graph database (Neo4j), which "
-                        "could know them, is unavailable right now; try again later")
-                if fallback != "popular":
-                    raise UnknownId("user_id", f"user {user_id!r} is unknown to the model and the graph "
-                                               "(create them with POST /users, or add ?fallback=popular)")
-                scored = self.recommender.popular(k, filters)
-                return Recommendations(user_id, self.artifact.model, "popular",
-                                       [self._item(s) for s in scored],
-                                       [f"user {user_id!r} is unknown: this is the popular list"])
-            exclude = self.index.bought.get(user_id, {}).keys()
-            scored = self.recommender.recommend(vec, k, filters, exclude)
-            items = [self._item(s) for s in scored]
-            if not graph:
-                warnings.append("the graph database is unavailable: products already bought may be "
-                                "included and explanations are missing")
-            elif explain and items:
-                explainer = Explainer(self.index, self.recommender)
-                for item, exps in zip(items, explainer.explain(user_id, vec, [i.product_id for i in items])):
-                    item.explanations = exps
+        state = self.state  # read once: the whole request sees one generation
+        filters = self._resolve_filters(state, filters, warnings)
+        vec, source = self.user_vector(user_id, state)
+        if vec is None:
+            if not graph and fallback != "popular":
+                raise GraphUnavailable(
+                    f"user {user_id!r} is not in the model and the graph database (Neo4j), which "
+                    "could know them, is unavailable right now; try again later")
+            if fallback != "popular":
+                raise UnknownId("user_id", f"user {user_id!r} is unknown to the model and the graph "
+                                           "(create them with POST /users, or add ?fallback=popular)")
+            scored = state.recommender.popular(k, filters)
+            return Recommendations(user_id, self.artifact.model, "popular",
+                                   [self._item(state, s) for s in scored],
+                                   [f"user {user_id!r} is unknown: this is the popular list", *warnings])
+        exclude = state.index.bought.get(user_id, {}).keys()
+        scored = state.recommender.recommend(vec, k, filters, exclude)
+        items = [self._item(state, s) for s in scored]
+        if not items and not warnings:
+            warnings.append("no product matches the filters")
+        if not graph:
+            warnings.append("the graph database is unavailable: products already bought may be "
+                            "included and explanations are missing")
+        elif explain and items:
+            explainer = Explainer(state.index, state.recommender)
+            for item, exps in zip(items, explainer.explain(user_id, vec, [i.product_id for i in items])):
+                item.explanations = exps
         return Recommendations(user_id, self.artifact.model, source, items, warnings)
 
-    def _item(self, s: Scored) -> Item:
-        return Item(s.product_id, self.index.product_names.get(s.product_id), s.score)
+    @staticmethod
+    def _item(state: ServingState, s: Scored) -> Item:
+        return Item(s.product_id, state.index.product_names.get(s.product_id), s.score, s.percentile)
 
     def popular(self, k: int, filters: Filters = Filters()) -> list[Item]:
-        with self.index.lock:
-            return [self._item(s) for s in self.recommender.popular(k, filters)]
+        state = self.state
+        filters = self._resolve_filters(state, filters, [])
+        return [self._item(state, s) for s in state.recommender.popular(k, filters)]
 
     def friends_bought(self, user_id: str, k: int = 10, since: datetime | None = None,
                        reload: bool = True) -> list[Promo]:
-        index = self.graph_index(reload)
-        with index.lock:
-            if not index.has_user(user_id):
-                raise UnknownId("user_id", f"user {user_id!r} is not in the graph")
-            vec, _ = self.user_vector(user_id)
-            return friends_bought(index, self.recommender, user_id, k, epoch_seconds(since), vec)
+        state = self.graph_state(reload)
+        if not state.index.has_user(user_id):
+            raise UnknownId("user_id", f"user {user_id!r} is not in the graph")
+        vec, _ = self.user_vector(user_id, state)
+        return friends_bought(state.index, state.recommender, user_id, k, epoch_seconds(since), vec)
 
-    # -- live writes (Neo4j first, then memory) ----------------------------------------------------
-    def _known_in_index(self, index: GraphIndex, fields: dict[str, tuple[str, Sequence[str]]]) -> bool:
+    # -- live writes (Neo4j first, with no lock held; then memory, under the mirror lock) -----------
+    def _mirrored(self, mirror: Mirror) -> None:
+        """Apply a committed write to the published state, and to the one a reload is building."""
+        with self._mirror_lock:
+            mirror(self.state)
+            if self._journal is not None:
+                self._journal.append(mirror)
+
+    @staticmethod
+    def _known_in_index(index: GraphIndex, fields: dict[str, tuple[str, Sequence[str]]]) -> bool:
         """True when every referenced id is in the index: the write can skip the graph-side check.
         When one is not, the write checks in Neo4j (the index may predate a load) and names it."""
         has = {"users": index.has_user, "products": index.has_product,
                "categories": index.category_names.__contains__}
         return all(has[kind](i) for kind, ids in fields.values() for i in ids)
 
-    def _mirror(self, user_id: str, stored: writes.Stored) -> None:
+    @staticmethod
+    def _add_live(live: dict[str, frozenset[str]], user_id: str, ids: set[str]) -> None:
+        if ids:
+            live[user_id] = live.get(user_id, frozenset()) | ids
+
+    def _remember(self, user_id: str, stored: writes.Stored) -> None:
+        """Record live evidence per user (under the mirror lock, before the index bumps stamps)."""
+        friends: set[str] = set(stored.follows)
         for start, end in stored.friend_edges:
-            self.index.add_friend(start, end)
             other = end if start == user_id else start
-            self._live_friends.setdefault(user_id, set()).add(other)
-            self._live_friends.setdefault(other, set()).add(user_id)
-        for target in stored.follows:
-            self.index.add_follow(user_id, target)
-            self._live_friends.setdefault(user_id, set()).add(target)
-        for rel_type, pid, ts in stored.interactions:
-            self.index.add_interaction(user_id, pid, rel_type, epoch_seconds(ts))
-            self._live_products.setdefault(user_id, set()).add(pid)
+            friends.add(other)
+            self._add_live(self._live_friends, other, {user_id})
+        self._add_live(self._live_friends, user_id, friends)
+        self._add_live(self._live_products, user_id, {pid for _, pid, _ in stored.interactions})
+
+    def _mirror_edges(self, user_id: str, stored: writes.Stored, name: str | None = None,
+                      interests: Sequence[str] = (), new_user: bool = False) -> Mirror:
+        def mirror(state: ServingState) -> None:
+            self._remember(user_id, stored)
+            index = state.index
+            if new_user or not index.has_user(user_id):  # created behind the service's back: now it knows
+                index.add_user(user_id, name, interests)
+            for start, end in stored.friend_edges:
+                index.add_friend(start, end)
+            for target in stored.follows:
+                index.add_follow(user_id, target)
+            index.add_interactions((user_id, pid, rel, epoch_seconds(ts)) for rel, pid, ts in stored.interactions)
+        return mirror
 
     def create_user(self, user_id: str, name: str | None, friends: Sequence[str],
                     categories: Sequence[str], interactions: Sequence[writes.Interaction],
                     follows: Sequence[str] = ()) -> str:
         """Write the user and their edges (one statement), then fold them in: recommendable at once."""
-        self.graph_index()  # before the write lock: it may reload, which takes that lock
-        with self._write_lock:
-            index = self.index
-            if index.has_user(user_id):
-                raise writes.AlreadyExists(f"user {user_id!r} already exists")
-            fields = {"friends": ("users", friends), "follows": ("users", follows),
-                      "interactions.product_id": ("products", [i.product_id for i in interactions]),
-                      "categories": ("categories", categories)}
-            check = not self._known_in_index(index, fields)
-            with graph_call(self.driver) as driver:
-                stored = writes.create_user(driver, self.database, user_id, name, friends, categories,
-                                            interactions, follows, check=check)
-            with index.lock:
-                index.add_user(user_id, name, categories)
-                self._mirror(user_id, stored)
-                for other in {e for pair in stored.friend_edges for e in pair} - {user_id}:
-                    self._refresh_user(other)
-                self._fold_in(user_id)
-            return "fold_in"
+        index = self.graph_index()
+        if index.has_user(user_id):
+            raise writes.AlreadyExists(f"user {user_id!r} already exists")
+        fields = {"friends": ("users", friends), "follows": ("users", follows),
+                  "interactions.product_id": ("products", [i.product_id for i in interactions]),
+                  "categories": ("categories", categories)}
+        check = not self._known_in_index(index, fields)
+        with self.breaker.call() as driver:
+            stored = writes.create_user(driver, self.database, user_id, name, friends, categories,
+                                        interactions, follows, check=check)
+        self._mirrored(self._mirror_edges(user_id, stored, name, categories, new_user=True))
+        return "fold_in"
 
     def _add_edges(self, user_id: str, friends: Sequence[str] = (), follows: Sequence[str] = (),
                    interactions: Sequence[writes.Interaction] = ()) -> writes.Stored:
-        self.graph_index()  # before the write lock: it may reload, which takes that lock
-        with self._write_lock:
-            index = self.index
-            fields = {"user_id": ("users", [user_id]), "other_user_id": ("users", [*friends, *follows]),
-                      "product_id": ("products", [i.product_id for i in interactions])}
-            check = not self._known_in_index(index, fields)
-            with graph_call(self.driver) as driver:
-                stored = writes.add_edges(driver, self.database, user_id, friends=friends, follows=follows,
-                                          interactions=interactions, check=check)
-            with index.lock:
-                if not index.has_user(user_id):  # created behind the service's back: now it knows
-                    index.add_user(user_id, None)
-                self._mirror(user_id, stored)
-                self._refresh_user(user_id)
-                for other in {e for pair in stored.friend_edges for e in pair} - {user_id}:
-                    self._refresh_user(other)
-            return stored
+        index = self.graph_index()
+        fields = {"user_id": ("users", [user_id]), "other_user_id": ("users", [*friends, *follows]),
+                  "product_id": ("products", [i.product_id for i in interactions])}
+        check = not self._known_in_index(index, fields)
+        with self.breaker.call() as driver:
+            stored = writes.add_edges(driver, self.database, user_id, friends=friends, follows=follows,
+                                      interactions=interactions, check=check)
+        self._mirrored(self._mirror_edges(user_id, stored))
+        return stored
 
     def add_interactions(self, user_id: str, interactions: Sequence[writes.Interaction]) -> int:
         return len(self._add_edges(user_id, interactions=interactions).interactions)
@@ -306,38 +396,79 @@ class Service:
             return len(stored.friend_edges)
         return len(self._add_edges(user_id, follows=[other_id]).follows)
 
+    def record_purchases(self, purchases: Sequence[writes.Purchase]) -> int:
+        """Many purchases (campaign events) as BOUGHT edges in one transaction, then mirrored.
+
+        The caller has checked that users and products exist; a purchase again adds its weight and
+        moves the edge's time, as a live interaction does."""
+        if not purchases:
+            return 0
+        self.graph_index()
+        with self.breaker.call() as driver:
+            stored = writes.record_purchases(driver, self.database, purchases)
+
+        def mirror(state: ServingState) -> None:
+            by_user: dict[str, set[str]] = {}
+            for uid, pid, _, _ in stored:
+                by_user.setdefault(uid, set()).add(pid)
+            for uid, pids in by_user.items():
+                self._add_live(self._live_products, uid, pids)
+            state.index.add_interactions((uid, pid, rel, epoch_seconds(ts)) for uid, pid, rel, ts in stored)
+
+        self._mirrored(mirror)
+        return len(stored)
+
     def create_product(self, product_id: str, name: str, category_id: str, price: float | None,
                        brand: str | None = None) -> None:
-        self.graph_index()  # before the write lock: it may reload, which takes that lock
-        with self._write_lock:
-            index = self.index
-            if index.has_product(product_id):
-                raise writes.AlreadyExists(f"product {product_id!r} already exists")
-            check = category_id not in index.category_names
-            with graph_call(self.driver) as driver:
-                created = writes.create_product(driver, self.database, product_id, name, category_id, price,
-                                                brand, check=check)
-            if not created:
-                raise writes.MissingNodes({"category_id": [category_id]})
-            with index.lock:
-                index.add_product(product_id, name, price, [category_id])
-                self.recommender.add_product(product_id, [category_id], price)
+        index = self.graph_index()
+        if index.has_product(product_id):
+            raise writes.AlreadyExists(f"product {product_id!r} already exists")
+        check = category_id not in index.category_names
+        with self.breaker.call() as driver:
+            created = writes.create_product(driver, self.database, product_id, name, category_id, price,
+                                            brand, check=check)
+        if not created:
+            raise writes.MissingNodes({"category_id": [category_id]})
+
+        def mirror(state: ServingState) -> None:
+            state.index.add_product(product_id, name, price, [category_id])
+            state.recommender.add_product(product_id, [category_id], price)
+
+        self._mirrored(mirror)
+
+    def erase_user(self, user_id: str) -> bool:
+        """Erase a user from the graph (node and every relationship) and from serving: the index,
+        their model row, their live evidence. False when the graph had no such user."""
+        self.graph_index()
+        with self.breaker.call() as driver:
+            existed = writes.delete_user(driver, self.database, user_id)
+
+        def mirror(state: ServingState) -> None:
+            self._live_friends.pop(user_id, None)
+            self._live_products.pop(user_id, None)
+            for other, live in list(self._live_friends.items()):
+                if user_id in live:
+                    self._live_friends[other] = live - {user_id}
+            state.recommender.hide_users([user_id])
+            state.index.remove_user(user_id)  # bumps the stamps of everyone who named them
+
+        self._mirrored(mirror)
+        return existed
 
     # -- analysts and health -------------------------------------------------------------------------
 
     def run_query(self, cypher: str, params: dict[str, Any], limit: int, timeout: float) -> QueryResult:
-        with graph_call(self.driver) as driver:
+        with self.breaker.call() as driver:
             return run_read(driver, cypher, params, database=self.database, limit=limit, timeout=timeout)
 
-    def health(self) -> dict[str, Any]:
-        up = reachable(self.driver)
-        if up and not self.index.loaded:
-            self._ensure_index()
+    def health(self, reachable: bool) -> dict[str, Any]:
+        """The service's state; ``reachable`` is Neo4j's, found by the caller (it may block)."""
+        state = self.state
         manifest = self.artifact.manifest
         return {
-            "status": "ok" if up else "degraded",
-            "neo4j_reachable": up,
-            "graph_loaded": self.index.loaded,
+            "status": "ok" if reachable else "degraded",
+            "neo4j_reachable": reachable,
+            "graph_loaded": state.index.loaded,
             "model": {
                 "kind": self.artifact.model,
                 "snapshot_id": self.artifact.snapshot_id,
@@ -346,9 +477,11 @@ class Service:
                 "users": len(self.artifact.user_ids),
                 "products": len(self.artifact.product_ids),
             },
-            "graph": self.index.counts() if self.index.loaded else None,
+            "graph": state.index.counts() if state.index.loaded else None,
+            "generation": state.generation,
             "started_at": self.started_at.isoformat(timespec="seconds"),
-            "live": {"users_folded_in": sum(1 for u in self.recommender.user_vectors
-                                            if u not in self.artifact.user_index),
-                     "products_added": len(self.recommender.product_ids) - len(self.artifact.product_ids)},
+            "live": {"users_folded_in": sum(1 for u in list(state.recommender.user_vectors)
+                                            if not state.recommender.is_trained(u)),
+                     "users_with_live_evidence": len(self._live_friends.keys() | self._live_products.keys()),
+                     "products_added": state.recommender.view.n - len(self.artifact.product_ids)},
         }

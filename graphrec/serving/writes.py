@@ -9,16 +9,19 @@ come from :mod:`graphrec.schema`, never from a request; all data travels as para
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import neo4j
 from neo4j import Driver
-from neo4j.exceptions import ConstraintError
+from neo4j.exceptions import ConstraintError, TransientError
 
 from graphrec import schema
 
 WRITE_TIMEOUT_S = 10.0
+TRANSIENT_RETRIES = 3
 # Edges written live feed the next training run: they are training data, not held-out data.
 LIVE_SPLIT = "train"
 
@@ -44,6 +47,16 @@ class Interaction:
     kind: str = "purchase"  # a key of schema.INTERACTION_KINDS
     ts: str | None = None  # ISO 8601; None = now
     weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """A purchase reported by an event: becomes (or reinforces) a BOUGHT edge."""
+
+    user_id: str
+    product_id: str
+    ts: str | None = None  # ISO 8601; None = now
+    value: float | None = None  # order value (kept with the event, not on the edge)
 
 
 @dataclass
@@ -145,11 +158,18 @@ def check_exists(tx: neo4j.ManagedTransaction, fields: dict[str, tuple[str, Sequ
 
 
 def _write(driver: Driver, database: str, work: Any) -> Any:
-    with driver.session(database=database) as session:
-        try:
-            return session.execute_write(neo4j.unit_of_work(timeout=WRITE_TIMEOUT_S)(work))
-        except ConstraintError as err:  # the uniqueness constraint on ids: a concurrent create
-            raise AlreadyExists("the id already exists") from err
+    """One write transaction. Transient errors (a deadlock between concurrent MERGEs) are retried
+    here, a few times; connectivity errors are not (the service's breaker answers those at once)."""
+    for attempt in range(TRANSIENT_RETRIES + 1):
+        with driver.session(database=database) as session:
+            try:
+                return session.execute_write(neo4j.unit_of_work(timeout=WRITE_TIMEOUT_S)(work))
+            except ConstraintError as err:  # the uniqueness constraint on ids: a concurrent create
+                raise AlreadyExists("the id already exists") from err
+            except TransientError:
+                if attempt == TRANSIENT_RETRIES:
+                    raise
+                time.sleep(0.05 * (2 ** attempt) * (1 + random.random()))
 
 
 def create_user(driver: Driver, database: str, user_id: str, name: str | None, friends: Sequence[str],
@@ -207,5 +227,38 @@ def create_product(driver: Driver, database: str, product_id: str, name: str, ca
                 raise AlreadyExists(f"product {product_id!r} already exists")
             check_exists(tx, {"category_id": ("categories", [category_id])})
         return tx.run(_CREATE_PRODUCT, props=props, category=category_id).single() is not None
+
+    return _write(driver, database, work)
+
+
+_PURCHASES = f"""
+UNWIND $rows AS row
+MATCH (u:{U.label} {{{U.key}: row.user_id}}), (p:{P.label} {{{P.key}: row.product_id}})
+MERGE (u)-[r:{schema.BOUGHT.type}]->(p)
+ON CREATE SET r.weight = 1.0, r.split = $split
+ON MATCH SET r.weight = coalesce(r.weight, 0) + 1.0
+SET r.ts = CASE WHEN row.ts IS NULL THEN datetime() ELSE datetime(row.ts) END
+RETURN u.{U.key} AS user_id, p.{P.key} AS product_id, r.ts AS ts
+"""
+
+
+def record_purchases(driver: Driver, database: str, purchases: Sequence[Purchase]) -> list[tuple[str, str, str, Any]]:
+    """Purchases as BOUGHT edges in one transaction; returns ``(user, product, type, ts)`` as stored
+    (a purchase whose user or product is not in the graph is not stored)."""
+    rows = [{"user_id": p.user_id, "product_id": p.product_id, "ts": p.ts} for p in purchases]
+
+    def work(tx: neo4j.ManagedTransaction) -> list[tuple[str, str, str, Any]]:
+        return [(r["user_id"], r["product_id"], schema.BOUGHT.type, r["ts"])
+                for r in tx.run(_PURCHASES, rows=rows, split=LIVE_SPLIT)]
+
+    return _write(driver, database, work)
+
+
+def delete_user(driver: Driver, database: str, user_id: str) -> bool:
+    """Erase a user: the node and every relationship it has (campaign assignments included)."""
+
+    def work(tx: neo4j.ManagedTransaction) -> bool:
+        rec = tx.run(f"MATCH (u:{U.label} {{{U.key}: $id}}) DETACH DELETE u RETURN count(*) AS n", id=user_id).single()
+        return bool(rec["n"])
 
     return _write(driver, database, work)

@@ -55,8 +55,8 @@ def test_live_product_is_scored_from_its_category(artifact):
 
 def test_cold_user_fold_in_and_live_shift(artifact):
     rec = Recommender(artifact)
-    vec = rec.fold_in("cold", friends=["u2"], products=["d"], categories=[])
-    assert rec.knows_user("cold") and rec.recommend(vec, 1)[0].product_id == "d"
+    vec = rec.fold_in(friends=["u2"], products=["d"], categories=[])
+    assert rec.recommend(vec, 1)[0].product_id == "d"
     before = rec.user_vector("u1").copy()
     shifted = rec.shift("u1", friends=["u2"], products=[])
     assert not np.allclose(before, shifted) and shifted[1] > before[1]
