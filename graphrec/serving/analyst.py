@@ -208,6 +208,8 @@ def parse(path: Path) -> NamedQuery:
 def _group_columns(path: Path, value: str) -> tuple[str, ...]:
     if _GROUP_NONE.match(value):
         return ()
+    if value.strip().lower() == "none":
+        raise ValueError(f"{path}: 'group_size: none' needs a reason: 'none - why the rows count no people'")
     columns = tuple(c.strip() for c in value.split(","))
     if not columns or not all(_COLUMN.match(c) for c in columns):
         raise ValueError(f"{path}: bad group_size line {value!r}: expected column names separated by "
