@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,8 +33,12 @@ from graphrec.coldstart import fold_in_product, fold_in_user
 from graphrec.interactions import Interactions
 from graphrec.ranking import ScoreFn, UserItems, evaluate_scores
 
+if TYPE_CHECKING:
+    from graphrec.train import TrainConfig
+
 COLD_USER_MAX = 5
 ZERO_SAMPLE = 300
+MF_BPR_BUDGET_S = 120.0  # the MF-BPR baseline's training time at most
 
 
 def category_means(item_emb: np.ndarray, item_categories: Sequence[Sequence[int]], num_categories: int,
@@ -206,18 +210,26 @@ def itemknn_baseline(ctx: EvalContext, ks: Sequence[int]) -> dict[str, Any]:
     return _score_metrics(itemknn_scorer(ctx.data), ctx, ks, lambda rows: pop.expand(len(rows), -1).clone())
 
 
-def mf_bpr_baseline(ctx: EvalContext, ks: Sequence[int], time_budget_s: float = 120.0,
-                    seed: int = 2024) -> dict[str, Any]:
+def mf_bpr_baseline(ctx: EvalContext, ks: Sequence[int], time_budget_s: float = MF_BPR_BUDGET_S,
+                    seed: int = 2024,
+                    on_epoch: Callable[[dict[str, float]], None] | None = None) -> dict[str, Any]:
     """MF trained with BPR (LightGCN with no propagation layer), early-stopped on validation."""
-    from graphrec.train import TrainConfig, train
+    from graphrec.train import train
 
-    cfg = TrainConfig(model="lightgcn", layers=0, loss="bpr", lr=0.005, batch_size=2048, reg=1e-4,
-                      epochs=300, patience=5, eval_every=2, time_budget_s=time_budget_s, seed=seed)
-    result = train(ctx.data, cfg)
+    result = train(ctx.data, mf_bpr_config(time_budget_s, seed), on_epoch)
     art = artifact_from_embeddings(ctx.data, result.user_emb.numpy(), result.item_emb.numpy(), "mf_bpr")
     out = evaluate_artifact(art, ctx, ks)
     out["train_seconds"] = round(result.train_seconds, 1)
     return out
+
+
+
+def mf_bpr_config(time_budget_s: float = MF_BPR_BUDGET_S, seed: int = 2024) -> TrainConfig:
+    """The MF-BPR baseline's training configuration (also what its progress report measures against)."""
+    from graphrec.train import TrainConfig
+
+    return TrainConfig(model="lightgcn", layers=0, loss="bpr", lr=0.005, batch_size=2048, reg=1e-4,
+                       epochs=300, patience=5, eval_every=2, time_budget_s=time_budget_s, seed=seed)
 
 
 BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
@@ -225,14 +237,28 @@ BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
     "itemknn": itemknn_baseline,
     "mf_bpr": mf_bpr_baseline,
 }
+SLICES = ("cold_users", "zero_interaction_users", "cold_products")
+# Cut-offs --plot draws (evaluate computes them in the same pass as the requested ones).
+PLOT_KS = (1, 5, 10, 20, 50, 100)
+# A slice with fewer test users than this is noise on a plot (one user moves Recall@K by 1/n).
+MIN_PLOT_USERS = 30
 
 
 def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20),
              baselines: Sequence[str] = tuple(BASELINES), zero_sample: int = ZERO_SAMPLE,
-             seed: int = 2024) -> dict[str, Any]:
-    """The JSON report of ``graphrec evaluate``."""
+             seed: int = 2024, progress: Callable[[str], None] | None = None,
+             on_epoch: Callable[[dict[str, float]], None] | None = None) -> dict[str, Any]:
+    """The JSON report of ``graphrec evaluate``.
+
+    ``progress`` hears one line before each step (the model, then each baseline); ``on_epoch`` is
+    passed to the MF-BPR baseline's training loop."""
+    say = progress or (lambda _message: None)
     t0 = time.perf_counter()
+    say("preparing the test users and slices")
     ctx = EvalContext.build(data, zero_sample, seed)
+    say(f"{artifact.model}: all {int(ctx.test_users.numel())} test users, then the slices "
+        f"(cold users {int(ctx.cold_users.numel())}, zero-interaction users {int(ctx.zero_users.numel())}, "
+        f"cold products)")
     report = evaluate_artifact(artifact, ctx, ks)
     report["model"] = artifact.model
     report["snapshot_id"] = data.snapshot_id
@@ -244,54 +270,129 @@ def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20
     report["baselines"] = {}
     for name in baselines:
         t1 = time.perf_counter()
-        report["baselines"][name] = BASELINES[name](ctx, ks)
+        if name == "mf_bpr":
+            say(f"baseline mf_bpr: training (early stopping, at most {MF_BPR_BUDGET_S:.0f} s), then the slices")
+            report["baselines"][name] = mf_bpr_baseline(ctx, ks, seed=seed, on_epoch=on_epoch)
+        else:
+            say(f"baseline {name}: all test users and the slices")
+            report["baselines"][name] = BASELINES[name](ctx, ks)
         report["baselines"][name]["seconds"] = round(time.perf_counter() - t1, 2)
     return report
 
 
-# -- plot -------------------------------------------------------------------------------------------
+def select_ks(report: dict[str, Any], ks: Sequence[int]) -> dict[str, Any]:
+    """``report`` with only the metrics at ``ks`` (evaluate may have computed more for the plot)."""
+    keep = {str(k) for k in ks}
 
-def curves(artifact: Artifact, data: Interactions, ks: Sequence[int] = (1, 5, 10, 20, 50, 100),
-           baselines: Sequence[str] = ("popular", "itemknn"), zero_sample: int = ZERO_SAMPLE,
-           seed: int = 2024) -> dict[str, dict[str, dict[str, float]]]:
-    """Metrics at many k for the model, its slices and the (cheap) baselines: what --plot draws."""
-    ctx = EvalContext.build(data, zero_sample, seed)
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    model = evaluate_artifact(artifact, ctx, ks)
-    out[artifact.model] = model["overall"]
-    for name, values in model["slices"].items():
-        if values.get("n_users"):
-            out[f"{artifact.model}: {name}"] = values
-    for name in baselines:
-        b = BASELINES[name](ctx, ks)
-        out[name] = b["overall"]
-        if b["slices"]["zero_interaction_users"].get("n_users"):  # an empty slice is no line at 0
-            out[f"{name}: zero_interaction_users"] = b["slices"]["zero_interaction_users"]
+    def metrics(m: dict[str, Any]) -> dict[str, Any]:
+        return {key: v for key, v in m.items() if "@" not in key or key.split("@", 1)[1] in keep}
+
+    def system(block: dict[str, Any]) -> dict[str, Any]:
+        out = dict(block)
+        out["overall"] = metrics(block["overall"])
+        out["slices"] = {name: metrics(m) for name, m in block["slices"].items()}
+        return out
+
+    out = system(report)
+    out["baselines"] = {name: system(b) for name, b in report.get("baselines", {}).items()}
     return out
 
 
-def plot(curve_data: dict[str, dict[str, dict[str, float]]] | dict[str, dict[str, float]], path: str | Path,
-         ks: Sequence[int] = (1, 5, 10, 20, 50, 100)) -> Path:
-    """Recall@K and NDCG@K curves, one line per model / baseline / slice, to a PNG."""
+# -- plot -------------------------------------------------------------------------------------------
+
+@dataclass
+class Curves:
+    """What --plot draws: one line per system overall and per slice with enough users."""
+
+    lines: dict[str, dict[str, float]]  # "lightgcn", "lightgcn: cold_users", ... -> metrics (with n_users)
+    left_out: dict[str, int]  # slices too small to read (or empty) -> their number of users
+    title: str = ""
+
+
+def curve_lines(report: dict[str, Any], min_users: int = MIN_PLOT_USERS) -> Curves:
+    """The model overall and in every slice, each baseline overall and in the zero-interaction slice
+    (the cold-start comparison that matters); slices under ``min_users`` users are left out, by name."""
+    model = report["model"]
+    lines: dict[str, dict[str, float]] = {}
+    left_out: dict[str, int] = {}
+    systems = [(model, report, SLICES)] + [(name, b, ("zero_interaction_users",))
+                                           for name, b in report.get("baselines", {}).items()]
+    for name, block, slices in systems:
+        lines[name] = block["overall"]
+        for slice_name in slices:
+            n = int(block["slices"].get(slice_name, {}).get("n_users", 0))
+            if n >= min_users:
+                lines[f"{name}: {slice_name}"] = block["slices"][slice_name]
+            elif name == model:  # the baselines' slices hold the same users: named once
+                left_out[slice_name] = n
+    n_test = int(report.get("n_test_users", lines[model].get("n_users", 0)))
+    title = f"{model} on snapshot {report.get('snapshot_id', '?')}: {n_test:,} test users"
+    return Curves(lines, left_out, title)
+
+
+def curves(artifact: Artifact, data: Interactions, ks: Sequence[int] = PLOT_KS,
+           baselines: Sequence[str] = tuple(BASELINES), zero_sample: int = ZERO_SAMPLE,
+           seed: int = 2024, min_users: int = MIN_PLOT_USERS) -> Curves:
+    """Metrics at many k for the model, its slices and the baselines: what --plot draws."""
+    return curve_lines(evaluate(artifact, data, ks, baselines, zero_sample, seed), min_users)
+
+
+# Line style per slice, marker per system: curves that run close stay told apart.
+_SLICE_STYLE = {"": "-", "cold_users": "--", "zero_interaction_users": ":", "cold_products": "-."}
+_MARKERS = "osD^vP*X"
+
+
+def plot(curve_data: Curves | dict[str, dict[str, float]], path: str | Path,
+         ks: Sequence[int] = PLOT_KS) -> Path:
+    """Recall@K and NDCG@K curves to a PNG (see :func:`figure`)."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(curve_data, ks)
+    path = Path(path)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def figure(curve_data: Curves | dict[str, dict[str, float]], ks: Sequence[int] = PLOT_KS):  # noqa: ANN201
+    """The curves' figure: colour = system, line style and marker = slice, sizes in the labels, the
+    legend beside the axes (never over the data); identical curves share one line and one label."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name, m in curve_data.items():
-        style = "--" if ":" in name else "-"
+    data = curve_data if isinstance(curve_data, Curves) else Curves(dict(curve_data), {})
+    # Lines that coincide exactly (ItemKNN falls back to popularity for users without history)
+    # would hide one another: draw them once, naming both.
+    merged: dict[tuple, list[str]] = {}
+    for name, m in data.lines.items():
+        key = tuple(round(float(m[f"{metric}@{k}"]), 12) for metric in ("recall", "ndcg") for k in ks)
+        merged.setdefault((name.partition(": ")[2], key), []).append(name)
+    systems = list(dict.fromkeys(name.partition(": ")[0] for name in data.lines))
+    colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(systems)}
+    markers = {s: _MARKERS[i % len(_MARKERS)] for i, s in enumerate(systems)}
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    for (slice_name, _), names in merged.items():
+        m = data.lines[names[0]]
+        system = names[0].partition(": ")[0]
+        style = _SLICE_STYLE.get(slice_name, "-")
+        who = " = ".join(n.partition(": ")[0] for n in names)
+        label = f"{who}{': ' + slice_name.replace('_', ' ') if slice_name else ''} (n={int(m.get('n_users', 0)):,})"
         for ax, metric in zip(axes, ("recall", "ndcg")):
-            ax.plot(ks, [m[f"{metric}@{k}"] for k in ks], style, marker="o", ms=3, label=name)
+            ax.plot(ks, [m[f"{metric}@{k}"] for k in ks], linestyle=style, marker=markers[system], ms=4, lw=1.4,
+                    color=colours[system], alpha=0.9, label=label if ax is axes[0] else None)
     for ax, metric in zip(axes, ("Recall@K", "NDCG@K")):
         ax.set_xscale("log")
         ax.set_xticks(list(ks), [str(k) for k in ks])
         ax.set_xlabel("K")
         ax.set_title(metric)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7, loc="best")
+    fig.suptitle(data.title or "Recall@K and NDCG@K")
+    notes = [f"left out (< {MIN_PLOT_USERS} users): " + ", ".join(
+        f"{name.replace('_', ' ')} (n={n})" for name, n in data.left_out.items())] if data.left_out else []
+    fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False,
+               title="\n".join(notes) or None, title_fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig

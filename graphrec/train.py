@@ -241,6 +241,9 @@ class Trainer:
                     bad += 1
                     decayed *= c.lr_decay
                 record["lr"] = self.learning_rate(progress(train_time)) * decayed  # the next step's
+            # The stopping rule's state, so progress reports can say how far off the end is.
+            record.update({"best_epoch": best_epoch, "stale": bad, "stopping": bool(
+                stop or epoch == c.epochs or (has_valid and bad >= c.patience))})
             history.append(record)
             if on_epoch is not None:
                 on_epoch(record)
@@ -262,6 +265,50 @@ class Trainer:
             train_seconds=train_time,
             seconds_per_epoch=train_time / max(1, epochs_run),
         )
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """Where a run stands against its stopping rule after an epoch: the epoch it ends at if validation
+    never improves again (``earliest``) and the last one it may run (``latest``: the epoch maximum,
+    or where the time budget runs out at the current pace)."""
+
+    epoch: int
+    earliest: int
+    latest: int
+    seconds_per_epoch: float
+    done: bool
+
+    def eta_s(self) -> tuple[float, float]:
+        """Seconds left: (if it stops at ``earliest``, if it runs to ``latest``)."""
+        return ((self.earliest - self.epoch) * self.seconds_per_epoch,
+                (self.latest - self.epoch) * self.seconds_per_epoch)
+
+
+def outlook(config: TrainConfig, record: dict[str, float], has_valid: bool = True,
+            wall_s: float | None = None) -> Outlook:
+    """The stopping rule of :meth:`Trainer.fit` applied forward from ``record`` (one epoch's).
+
+    ``wall_s``: seconds since training started, validation included, for the ETA's pace (the time
+    budget counts training steps only, so that part uses ``record["train_s"]``)."""
+    c = config
+    epoch = int(record["epoch"])
+    pace = record["train_s"] / max(1, epoch)
+    wall_pace = wall_s / max(1, epoch) if wall_s is not None else pace
+    if record.get("stopping"):
+        return Outlook(epoch, epoch, epoch, wall_pace, True)
+    latest = c.epochs
+    if c.time_budget_s is not None and pace > 0:
+        # fit stops after the first epoch whose cumulative training time reaches the budget.
+        latest = min(latest, epoch + max(1, math.ceil((c.time_budget_s - record["train_s"]) / pace)))
+    earliest = latest
+    if has_valid:
+        # ``patience - stale`` more validations without improvement end it; they happen every
+        # ``eval_every`` epochs.
+        left = c.patience - int(record.get("stale", 0))
+        next_eval = (epoch // c.eval_every + 1) * c.eval_every
+        earliest = min(latest, next_eval + (left - 1) * c.eval_every)
+    return Outlook(epoch, earliest, latest, wall_pace, False)
 
 
 def train(data: Interactions, config: TrainConfig | None = None,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any, Collection, Iterator, Optional, Sequence
 
 import typer
 
@@ -81,3 +82,51 @@ def connected(ctx: typer.Context) -> Iterator["neo4j.Driver"]:  # noqa: F821
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def is_stdout_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+FormatOpt = Annotated[Optional[Format], typer.Option(
+    "--format", "-f", help="table or json (default: a table on a terminal, JSON when piped or redirected).")]
+
+
+def wants_table(fmt: Format | None) -> bool:
+    """Tables for people at a terminal; JSON for pipes, files and ``--format json``."""
+    return is_stdout_tty() if fmt is None else fmt is Format.table
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int] = ()) -> str:
+    """Rows of strings under a header, columns padded (the ``right`` ones right-aligned, for numbers)."""
+    widths = [max([len(col)] + [len(row[i]) for row in rows]) for i, col in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        return " | ".join(v.rjust(w) if i in right else v.ljust(w)
+                          for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    return "\n".join([line(columns), "-+-".join("-" * w for w in widths), *(line(row) for row in rows)])
+
+
+def duration(seconds: float) -> str:
+    """``0:07``, ``3:05``, ``1:02:03``: elapsed times and ETAs on progress lines."""
+    s = max(0, round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def neo4j_still_running(settings: Settings) -> str | None:
+    """A closing reminder that the local Neo4j keeps running (and how to stop it); None when it does not
+    run here or the server is external (``NEO4J_URI``)."""
+    if settings.external:
+        return None
+    from graphrec.neo4j.server import LocalNeo4j
+
+    server = LocalNeo4j(settings)
+    if not server.is_running():
+        return None
+    return f"Neo4j is still running at {server.uri} (home {server.root.parent}); stop it with: graphrec neo4j stop"

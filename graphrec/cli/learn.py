@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import json
+import math
+import shutil
+import sys
+import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, TextIO
 
 import typer
 
-from graphrec.cli.app import app, connected, fail, is_tty, print_json, settings_of
+from graphrec.cli.app import (FormatOpt, app, connected, duration, fail, format_table, is_tty,
+                              neo4j_still_running, print_json, settings_of, wants_table)
+
+if TYPE_CHECKING:
+    from graphrec.train import Outlook, TrainConfig
 
 
 class Split(str, Enum):
@@ -65,8 +72,100 @@ def _interactions(snapshot: Path, split: Split, seed: int):  # noqa: ANN202
         fail(str(err))
 
 
+class TrainProgress:
+    """Training progress on stderr that tells the truth about the end of the run.
+
+    The run ends by early stopping, the time budget or the epoch maximum, whichever comes first, so
+    there is no bar to the maximum (early stopping would leave it at a third): each report gives
+    the epoch, loss, validation metric, the patience count and an ETA range from the stopping rule
+    (:func:`graphrec.train.outlook`). On a terminal it is one line rewritten every epoch; elsewhere
+    (logs, CI, ``| tee``) a plain line every ``every_s`` seconds, the first epoch's and the last.
+    """
+
+    def __init__(self, label: str, config: TrainConfig, has_valid: bool, live: bool, every_s: float = 10.0,
+                 stream: TextIO | None = None) -> None:
+        self.label, self.config, self.has_valid, self.live, self.every_s = label, config, has_valid, live, every_s
+        self.stream = stream or sys.stderr
+        self.start = time.monotonic()
+        self.last_line = -math.inf
+        self.valid: float | None = None  # the latest validation value (not every epoch validates)
+        self.best: float | None = None
+        self.open_line = False
+        self.first: tuple[int, float] | None = None  # (epoch, time) of the first report
+
+    def announce(self, what: str) -> None:
+        c = self.config
+        rule = (f"stops after {c.patience} validations without gain (every {c.eval_every} epoch"
+                f"{'s' if c.eval_every > 1 else ''}) or at epoch {c.epochs}" if self.has_valid
+                else f"runs {c.epochs} epochs (no validation part)")
+        budget = f", or after {duration(c.time_budget_s)} of training" if c.time_budget_s else ""
+        self._emit(f"{self.label}: {what}; {rule}{budget}", final=True)
+
+    def __call__(self, record: dict[str, float]) -> None:
+        from graphrec.train import outlook
+
+        metric = f"valid_{self.config.target_metric}"
+        if metric in record:
+            self.valid = record[metric]
+            self.best = self.valid if self.best is None else max(self.best, self.valid)
+        now = time.monotonic()
+        wall = now - self.start
+        # The pace between reports (training and validation), not counting model setup before epoch 1.
+        if self.first is None:
+            self.first = (int(record["epoch"]), now)
+        epochs_since = int(record["epoch"]) - self.first[0]
+        pace = (now - self.first[1]) / epochs_since if epochs_since else None
+        ahead = outlook(self.config, record, self.has_valid,
+                        wall_s=pace * int(record["epoch"]) if pace is not None else None)
+        if not (self.live or ahead.done or record["epoch"] == 1 or now - self.last_line >= self.every_s):
+            return
+        self.last_line = now
+        self._emit(self.describe(record, ahead, wall), final=ahead.done or not self.live)
+
+    def describe(self, record: dict[str, float], ahead: "Outlook", wall: float) -> str:  # noqa: F821
+        c = self.config
+        parts = [f"{self.label}: epoch {ahead.epoch}" + ("" if ahead.done else f" (at most {ahead.latest})"),
+                 f"loss {record['loss']:.4f}"]
+        if self.valid is not None:
+            parts.append(f"valid {c.target_metric} {self.valid:.4f} (best {self.best:.4f} at epoch "
+                         f"{int(record.get('best_epoch', 0))}, {int(record.get('stale', 0))}/{c.patience} "
+                         "without gain)")
+        parts.append(f"{duration(wall)} elapsed")
+        if ahead.done:
+            stale = int(record.get("stale", 0))
+            parts.append(f"stopped: {stale} validations without gain" if self.has_valid and stale >= c.patience
+                         else "stopped: time budget used" if c.time_budget_s and record["train_s"] >= c.time_budget_s
+                         else "stopped: epoch maximum")
+        else:
+            soon, late = ahead.eta_s()
+            parts.append(f"ETA {duration(late)}" if ahead.earliest == ahead.latest else
+                         f"ETA {duration(soon)} if no further gain, at most {duration(late)}")
+        return ", ".join(parts)
+
+    def _emit(self, text: str, final: bool) -> None:
+        if self.live:
+            width = shutil.get_terminal_size((120, 20)).columns - 1
+            self.stream.write("\r" + text[:width] + "\x1b[K" + ("\n" if final else ""))
+            self.open_line = not final
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End a live line left open (an interrupted run)."""
+        if self.open_line:
+            self.stream.write("\n")
+            self.open_line = False
+
+
+ProgressOpt = Annotated[Optional[bool], typer.Option(
+    "--progress/--no-progress", help="Progress on stderr: a live line on a terminal, a plain line every "
+                                     "10 s otherwise (logs, CI, | tee). Default: on.")]
+
+
 @app.command()
 def train(
+    ctx: typer.Context,
     snapshot: Annotated[Path, typer.Option(help="Snapshot directory from `graphrec export`.")],
     out: Annotated[Path, typer.Option(help="Artifact directory to write.")],
     model: Annotated[ModelKind, typer.Option(help="lightgcn, social (friends fused per layer) or sage "
@@ -88,8 +187,8 @@ def train(
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
     split: SplitOpt = Split.auto,
     seed: SeedOpt = 2024,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress",
-                                                     help="Progress bar on stderr (default: when a terminal).")] = None,
+    progress: ProgressOpt = None,
+    fmt: FormatOpt = None,
 ) -> None:
     """Train a model on the snapshot's training interactions and save an artifact the API can load."""
     import torch
@@ -104,32 +203,70 @@ def train(
                  "lr_decay": lr_decay, "init": init, "time_budget_s": time_budget}
     config: TrainConfig = default_config(model.value, data.train.shape[1], seed=seed,
                                          **{k: v for k, v in overrides.items() if v is not None})
-    show = is_tty() if progress is None else progress
-    from tqdm import tqdm
-
-    bar = tqdm(total=config.epochs, desc=f"train {config.model}", disable=not show, unit="epoch")
-
-    def on_epoch(record: dict[str, float]) -> None:
-        bar.update(1)
-        post = {"loss": f"{record['loss']:.4f}"}
-        if "valid_ndcg@20" in record:
-            post["val_ndcg@20"] = f"{record['valid_ndcg@20']:.4f}"
-            post["val_recall@20"] = f"{record['valid_recall@20']:.4f}"
-        bar.set_postfix(post)
-
-    result = Trainer(data, config).fit(on_epoch)
-    bar.close()
+    reporter = None
+    if progress is not False:
+        reporter = TrainProgress(f"train {config.model}", config, data.valid.shape[1] > 0, live=is_tty())
+        reporter.announce(f"{data.num_users:,} users, {data.num_items:,} products, "
+                          f"{data.train.shape[1]:,} training pairs")
+    try:
+        result = Trainer(data, config).fit(reporter)
+    finally:
+        if reporter is not None:
+            reporter.close()
     test = holdout_metrics(result, data)
     path = build_artifact(result, data, out, {"test": test})
-    print_json({"artifact": str(path), "model": config.model, "snapshot_id": data.snapshot_id,
-                "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                "train_seconds": round(result.train_seconds, 1),
-                "seconds_per_epoch": round(result.seconds_per_epoch, 3),
-                "valid": result.best_valid, "test": test})
+    summary = {"artifact": str(path), "model": config.model, "snapshot_id": data.snapshot_id,
+               "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+               "train_seconds": round(result.train_seconds, 1),
+               "seconds_per_epoch": round(result.seconds_per_epoch, 3),
+               "valid": result.best_valid, "test": test}
+    if not wants_table(fmt):
+        print_json(summary)
+        return
+    typer.echo(format_table(["", *(m for m in ("recall@10", "ndcg@10", "recall@20", "ndcg@20") if m in test)],
+                            [[part, *(_num(values.get(m)) for m in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+                                      if m in test)]
+                             for part, values in (("validation", result.best_valid), ("test", test))],
+                            right=range(1, 5)))
+    typer.echo(f"\n{config.model}: best epoch {result.best_epoch} of {len(result.history)} run, "
+               f"{duration(result.train_seconds)} of training ({result.seconds_per_epoch:.2f} s/epoch)")
+    _closing(ctx, [f"model: {path}", f"next: graphrec evaluate --model {path} --snapshot {snapshot}"])
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _closing(ctx: typer.Context, lines: list[str]) -> None:
+    """The closing summary on stderr: where things are, and that Neo4j keeps running."""
+    note = neo4j_still_running(settings_of(ctx))
+    for line in lines + ([note] if note else []):
+        typer.echo(line, err=True)
+
+
+def evaluation_table(report: dict, ks: tuple[int, ...]) -> str:
+    """Systems x slices (with their sizes) x Recall/NDCG at each cut-off (every metric: --format json)."""
+    from graphrec.evaluate import SLICES
+
+    metrics = [f"{m}@{k}" for k in ks for m in ("recall", "ndcg")]
+    sizes = report.get("slice_sizes", {})
+    rows: list[list[str]] = []
+    systems = [(report["model"], report)] + list(report.get("baselines", {}).items())
+    for name, block in systems:
+        parts = [("all test users", block["overall"])] + [
+            (s.replace("_", " ") + (f" ({sizes[s]:,} test purchases)" if s == "cold_products" and s in sizes
+                                    and block is report else ""),
+             block["slices"].get(s, {})) for s in SLICES]
+        for i, (part, values) in enumerate(parts):
+            n = int(values.get("n_users", 0))
+            rows.append([name if i == 0 else "", part, f"{n:,}",
+                         *((_num(values.get(m)) for m in metrics) if n else ("-" for _ in metrics))])
+    return format_table(["model", "slice", "users", *metrics], rows, right=range(2, 3 + len(metrics)))
 
 
 @app.command()
 def evaluate(
+    ctx: typer.Context,
     model: Annotated[Path, typer.Option(help="Artifact directory from `graphrec train`.")],
     snapshot: Annotated[Path, typer.Option(help="The snapshot it was trained on.")],
     k: Annotated[str, typer.Option(help="Cut-offs, comma separated.")] = "10,20",
@@ -138,11 +275,13 @@ def evaluate(
     plot: Annotated[Optional[Path], typer.Option(help="Also draw Recall@K / NDCG@K curves to this PNG.")] = None,
     split: SplitOpt = Split.auto,
     seed: SeedOpt = 2024,
+    progress: ProgressOpt = None,
+    fmt: FormatOpt = None,
 ) -> None:
     """Full-ranking metrics of MODEL on the snapshot's test interactions, baselines and cold-start
-    slices, as JSON."""
+    slices: a table on a terminal, JSON otherwise (or with --format json)."""
     from graphrec.artifact import Artifact, ArtifactError
-    from graphrec.evaluate import BASELINES, curves
+    from graphrec.evaluate import BASELINES, MIN_PLOT_USERS, PLOT_KS, curve_lines, mf_bpr_config, select_ks
     from graphrec.evaluate import evaluate as run_evaluation
     from graphrec.evaluate import plot as draw
 
@@ -162,8 +301,36 @@ def evaluate(
     if artifact.snapshot_id != data.snapshot_id:
         typer.echo(f"warning: artifact was trained on snapshot {artifact.snapshot_id}, evaluating on "
                    f"{data.snapshot_id}", err=True)
-    report = run_evaluation(artifact, data, ks, names, seed=seed)
+    start = time.monotonic()
+    say = None
+    mf_progress = None
+    if progress is not False:
+        def say(message: str) -> None:
+            typer.echo(f"evaluate [{duration(time.monotonic() - start)}] {message}", err=True)
+
+        mf_progress = TrainProgress("  mf_bpr", mf_bpr_config(seed=seed), data.valid.shape[1] > 0, live=is_tty())
+    # The plot's cut-offs are computed in the same pass (MF-BPR trains once).
+    all_ks = tuple(sorted(set(ks) | set(PLOT_KS))) if plot is not None else ks
+    try:
+        full = run_evaluation(artifact, data, all_ks, names, seed=seed, progress=say, on_epoch=mf_progress)
+    finally:
+        if mf_progress is not None:
+            mf_progress.close()
+    report = select_ks(full, ks)
+    lines = [f"model: {model}"]
     if plot is not None:
-        draw(curves(artifact, data, seed=seed), plot)
+        curves = curve_lines(full)
+        draw(curves, plot)
         report["plot"] = str(plot)
-    print_json(report)
+        report["plot_left_out"] = curves.left_out
+        small = ", ".join(f"{s.replace('_', ' ')} ({n} users)" for s, n in curves.left_out.items())
+        lines.append(f"plot: {plot}" + (f" (left out, fewer than {MIN_PLOT_USERS} users: {small})" if small else ""))
+    if say is not None:
+        say(f"done in {duration(time.monotonic() - start)}")
+    if not wants_table(fmt):
+        print_json(report)
+        return
+    typer.echo(f"{report['model']} on snapshot {report['snapshot_id']}: {report['n_test_users']:,} test users "
+               f"(every metric: --format json)\n")
+    typer.echo(evaluation_table(report, ks))
+    _closing(ctx, [""] + lines + [f"next: graphrec serve --model {model}"])

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from graphrec.cli.app import app, fail, print_json, settings_of
+from graphrec.cli.app import (FormatOpt, app, fail, format_table, neo4j_still_running, print_json, settings_of,
+                              wants_table)
 
 promos_app = typer.Typer(help="Promotion lists for campaigns.", no_args_is_help=True)
 app.add_typer(promos_app, name="promos")
@@ -45,6 +46,7 @@ def serve(
                                        "service's own writes never need it).")] = 0.0,
     check: Annotated[bool, typer.Option(
         "--check", help="Start, ask /health and one user's recommendations over HTTP, print them, stop.")] = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Serve recommendations, cold start, promotions and analyst queries over HTTP (OpenAPI at /docs)."""
     import logging
@@ -60,13 +62,19 @@ def serve(
     except ArtifactError as err:
         fail(str(err))
     if check:
-        _check(application, host, port)
+        answer = _check(application, host, port, settings_of(ctx))
+        if wants_table(fmt):
+            _print_check(answer, model, ctx)
+        else:
+            print_json(answer)
+        if answer["health"]["status"] != "ok":
+            fail("the service answers but Neo4j is not reachable")
         return
     typer.echo(f"GraphRec API on http://{host}:{port} (docs at /docs)", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
 
-def _check(application, host: str, port: int) -> None:  # noqa: ANN001
+def _check(application, host: str, port: int, settings) -> dict:  # noqa: ANN001
     """The service answering for real: uvicorn in a thread, two HTTP requests, a clean stop."""
     import threading
     import time
@@ -87,16 +95,49 @@ def _check(application, host: str, port: int) -> None:  # noqa: ANN001
         health = httpx.get(f"{url}/health", timeout=30).json()
         service = application.state.service
         user = next(iter(service.artifact.user_ids), None)
-        answer: dict = {"health": health}
+        answer: dict = {"url": url, "health": health}
+        # The configured single key, if any: reading recommendations needs the reader role then.
+        headers = {"X-API-Key": settings.api_key.get_secret_value()} if settings.api_key is not None else {}
         if user is not None:
-            r = httpx.get(f"{url}/users/{user}/recommendations", params={"k": 5}, timeout=30)
+            r = httpx.get(f"{url}/users/{user}/recommendations", params={"k": 5}, headers=headers, timeout=30)
             answer["recommendations"] = r.json()
-        print_json(answer)
-        if health["status"] != "ok":
-            fail("the service answers but Neo4j is not reachable")
+        return answer
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def _print_check(answer: dict, model: Path, ctx: typer.Context) -> None:
+    """The check for people: what answered, one user's recommendations as a table, what runs still."""
+    health = answer["health"]
+    m = health.get("model") or {}
+    graph = health.get("graph") or {}
+    typer.echo(f"GraphRec API answered on {answer['url']}: status {health['status']}, "
+               f"Neo4j {'reachable' if health.get('neo4j_reachable') else 'NOT reachable'}")
+    typer.echo(f"model: {m.get('kind')} (snapshot {m.get('snapshot_id')}, {m.get('users', 0):,} users, "
+               f"{m.get('products', 0):,} products)")
+    if graph:
+        typer.echo("graph: " + ", ".join(f"{v:,} {k}" if isinstance(v, int) else f"{k} {v}"
+                                         for k, v in graph.items()))
+    recs = answer.get("recommendations")
+    if isinstance(recs, dict) and "items" in recs:
+        typer.echo(f"\nrecommendations for user {recs['user_id']} (source: {recs['source']}):")
+        rows = [[str(rank), item["product_id"], _clip(item.get("name") or "", 30), f"{item['score']:.3f}",
+                 _clip(item["explanations"][0]["text"] if item.get("explanations") else "", 70)]
+                for rank, item in enumerate(recs["items"], 1)]
+        typer.echo(format_table(["#", "product", "name", "score", "because"], rows, right=(0, 3)))
+        for warning in recs.get("warnings", []):
+            typer.echo(f"warning: {warning}", err=True)
+    elif recs is not None:
+        typer.echo(f"recommendations: {recs}", err=True)
+    typer.echo(f"\nThe check's server has stopped; serve for real with: graphrec serve --model {model}", err=True)
+    note = neo4j_still_running(settings_of(ctx))
+    if note:
+        typer.echo(note, err=True)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @app.command()

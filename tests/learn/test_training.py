@@ -10,10 +10,10 @@ import torch
 from typer.testing import CliRunner
 
 from graphrec.artifact import Artifact
-from graphrec.evaluate import EvalContext, curves, evaluate, popular_baseline
+from graphrec.evaluate import MIN_PLOT_USERS, EvalContext, curve_lines, curves, evaluate, figure, popular_baseline
 from graphrec.interactions import Interactions, carve_validation
 from graphrec.models import build_model, propagate
-from graphrec.train import TrainConfig, Trainer, build_artifact, holdout_metrics
+from graphrec.train import TrainConfig, Trainer, build_artifact, holdout_metrics, outlook
 
 
 def planted(seed: int = 0, users: int = 120, items: int = 60, per_user: int = 12) -> Interactions:
@@ -148,9 +148,9 @@ def test_artifact_and_evaluate_report(tmp_path):
     zero = report["slices"]["zero_interaction_users"]["recall@20"]
     assert zero > 1.5 * report["baselines"]["popular"]["slices"]["zero_interaction_users"]["recall@20"]
     assert report["overall"]["recall@20"] == pytest.approx(art.metrics["test"]["recall@20"], abs=1e-6)
-    lines = curves(art, data, ks=(5, 10), zero_sample=40)
-    assert {"social", "popular", "itemknn", "social: zero_interaction_users",
-            "popular: zero_interaction_users"} <= set(lines)
+    drawn = curves(art, data, ks=(5, 10), zero_sample=40)
+    assert {"social", "popular", "itemknn", "mf_bpr", "social: zero_interaction_users",
+            "popular: zero_interaction_users", "mf_bpr: zero_interaction_users"} <= set(drawn.lines)
 
 
 def test_curves_leave_out_empty_slices(tmp_path):
@@ -158,8 +158,59 @@ def test_curves_leave_out_empty_slices(tmp_path):
     data.social = data.social[:, :0]  # no friends: nobody can be a zero-interaction user
     result = Trainer(data, TrainConfig(dim=8, layers=1, epochs=2, batch_size=256, negatives=16)).fit()
     art = Artifact.load(build_artifact(result, data, tmp_path / "model"))
-    lines = curves(art, data, ks=(5, 10), zero_sample=40)
-    assert set(lines) == {"lightgcn", "popular", "itemknn"}  # no empty slice drawn as a line at 0
+    drawn = curves(art, data, ks=(5, 10), baselines=("popular", "itemknn"), zero_sample=40)
+    assert set(drawn.lines) == {"lightgcn", "popular", "itemknn"}  # no empty slice drawn as a line at 0
+    assert drawn.left_out["zero_interaction_users"] == 0  # ... and it says so
+
+
+def test_plot_names_sizes_leaves_out_small_slices_and_keeps_every_line_visible(tmp_path):
+    data = planted()
+    result = Trainer(data, TrainConfig(dim=8, layers=1, epochs=3, batch_size=256, negatives=16)).fit()
+    art = Artifact.load(build_artifact(result, data, tmp_path / "model"))
+    ks = (5, 10)
+    report = evaluate(art, data, ks, baselines=("popular", "itemknn", "mf_bpr"), zero_sample=MIN_PLOT_USERS - 1)
+    drawn = curve_lines(report)
+    # A 29-user slice is noise: left out, and named with its size; the overall lines stay.
+    assert drawn.left_out["zero_interaction_users"] == MIN_PLOT_USERS - 1
+    assert not any(name.endswith("zero_interaction_users") for name in drawn.lines)
+    assert {"lightgcn", "popular", "itemknn", "mf_bpr"} <= set(drawn.lines)
+    report = evaluate(art, data, ks, baselines=("popular", "itemknn"), zero_sample=40)
+    fig = figure(curve_lines(report), ks)
+    ax = fig.axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    # ItemKNN falls back to popularity for users without history: one line, both names, not two
+    # lines one under the other.
+    assert "popular = itemknn: zero interaction users (n=40)" in labels
+    assert "lightgcn (n=120)" in labels and len(labels) == len(set(labels))
+    styles = {(line.get_color(), line.get_linestyle(), line.get_marker()) for line in ax.get_lines()}
+    assert len(styles) == len(labels)
+    assert "lightgcn on snapshot planted" in fig._suptitle.get_text()
+    # The legend sits beside the axes, not over the data.
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    assert all(legend.x0 >= a.get_window_extent().x1 for a in fig.axes)
+    assert "cold users (n=0)" in fig.legends[0].get_title().get_text()
+
+
+@pytest.mark.parametrize("extra", [{}, {"eval_every": 3}, {"time_budget_s": 0.3, "epochs": 10_000}])
+def test_outlook_brackets_the_epoch_training_really_stops_at(extra):
+    data = planted()
+    history = []
+    cfg = TrainConfig(**{"dim": 8, "layers": 1, "epochs": 40, "batch_size": 256, "negatives": 16, "lr": 0.05,
+                         "patience": 3, **extra})
+    Trainer(data, cfg).fit(history.append)
+    last = history[-1]["epoch"]
+    assert history[-1]["stopping"] and not any(h["stopping"] for h in history[:-1])
+    for record in history[:-1]:
+        ahead = outlook(cfg, record)
+        assert not ahead.done and record["epoch"] < ahead.earliest <= ahead.latest
+        if "time_budget_s" in extra:  # the budget, not the 10,000 epochs, bounds the run
+            assert ahead.latest < 1000
+        else:  # patience ends it no sooner than `earliest`, and it never runs past the maximum
+            assert ahead.earliest <= last <= ahead.latest == cfg.epochs
+    final = outlook(cfg, history[-1])
+    assert final.done and final.earliest == final.latest == last
+    assert final.eta_s() == (0.0, 0.0)
 
 
 def test_cli_pipeline_on_exported_shop(empty_db, tmp_path):
