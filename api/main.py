@@ -17,7 +17,7 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import campaigns, events, offers
+from api.routes import campaigns, events, offers, reports
 from api.routes import coldstart, graph, health, privacy, promos, recommendations
 from graphrec import __version__
 from graphrec.campaigns.events import EventStore
@@ -87,7 +87,7 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
     app.state.erasure_hooks = {}
     errors.install(app)
     app.add_middleware(events.BodyLimits, max_bytes=max_body_bytes)  # /events allows larger batches
-    for module in (health, recommendations, promos, coldstart, graph, privacy, campaigns, offers, events):
+    for module in (health, recommendations, promos, coldstart, graph, privacy, campaigns, offers, events, reports):
         app.include_router(module.router)
     log.info("serving model %s (%s) from %s; %s", service.artifact.model, service.artifact.snapshot_id,
              artifact_path, "API keys configured" if app.state.keys.configured else

@@ -13,10 +13,11 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Marketer, ServiceDep, json_response
+from api.errors import ApiError
 from api.routes.campaigns import graph
 from api.schemas import ErrorOut
 from graphrec.campaigns.events import EventStore
-from graphrec.campaigns.report import MIN_GROUP, campaign_report
+from graphrec.campaigns.report import campaign_report
 from graphrec.serving.db import GraphUnavailable
 from graphrec.serving.service import Service
 
@@ -39,13 +40,17 @@ async def report(
     service: ServiceDep,
     who: Marketer,
     request: Request,
-    min_group: Annotated[int, Query(ge=MIN_GROUP, le=1_000_000, description=(
-        f"Segments with fewer users than this in a variant are suppressed (privacy); at least {MIN_GROUP}"))] = MIN_GROUP,
+    min_group: Annotated[int | None, Query(ge=1, le=1_000_000, description=(
+        "Segments with fewer users than this in a variant are suppressed (privacy); never below the "
+        "server's GRAPHREC_MIN_GROUP_SIZE, which is the default"))] = None,
 ):
     """The campaign's report: ``variants`` (users, exposed_users, impressions, clicks, buyers,
     purchases, revenue, cost, ctr, cvr, aov, roi), ``lift`` (cvr and revenue_per_user: absolute,
     relative, ci95, p_value), ``srm`` (p_value, ok), ``segments``, ``timeline`` and ``funnel``.
     Undefined ratios are null."""
+    floor = request.app.state.settings.min_group_size
+    if min_group is not None and min_group < floor:
+        raise ApiError(422, f"min_group: at least {floor} (smaller groups are never shown)", "min_group")
     # An unknown campaign raises UnknownCampaign: 404 naming campaign_id.
     return json_response(await run_in_threadpool(_report, service, request.app.state.events, campaign_id,
-                                                 min_group))
+                                                 min_group or floor))
