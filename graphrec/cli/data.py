@@ -32,10 +32,11 @@ def load(
     """Validate DIRECTORY completely, then load it into Neo4j; print counts as JSON.
 
     Any problem (missing file or column, dangling id, conflicting duplicate, bad number, timestamp
-    or encoding, self-friendship) names file, line and column and nothing is written, unless
-    --skip-invalid is given.
+    or encoding, a value over the store's limits, self-friendship) names file, line and column and
+    nothing is written, unless --skip-invalid is given. One load runs at a time per database:
+    another one is refused, nothing written, until the first has finished.
     """
-    from graphrec.store.loader import DEFAULT_BATCH_SIZE, InvalidInput, load_directory
+    from graphrec.store.loader import DEFAULT_BATCH_SIZE, InvalidInput, LoadInProgress, load_directory
 
     if skip_invalid and rejects is None:
         fail("--skip-invalid needs --rejects FILE, so that every rejected row is accounted for", code=2)
@@ -53,6 +54,8 @@ def load(
             if rejects is not None and not err.report.fatal:
                 typer.echo(f"rejected rows written to {rejects}", err=True)
             fail(f"{directory}: invalid input, nothing was written", code=1)
+        except LoadInProgress as err:
+            fail(f"{directory}: {err}", code=1)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if result.rejected:

@@ -19,14 +19,27 @@ Two measured choices keep Neo4j's work per row low (see ``bench/load.py``):
   CREATE instead of MERGE: validated rows are unique per id (nodes) and per (start, end) pair
   (relationships), so the result is the same, and Neo4j skips the existence check (about a fifth
   less server CPU for BOUGHT). Any later load finds data there and MERGEs, so loading twice still
-  changes nothing, and a load cut short is completed, not duplicated, by running it again. (Two
-  loads of the same type at the same time are not supported.)
+  changes nothing, and a load cut short is completed, not duplicated, by running it again.
+
+Batches are bounded in rows and in bytes of text (:data:`DEFAULT_BATCH_BYTES`), so rows with large
+properties cannot make one transaction outgrow the server's heap.
+
+One load at a time (:func:`load_lock`): two loads at once would both see an empty label and both
+CREATE, and on a fresh database their schema statements collide. The lock lives in Neo4j, not in a
+file under ``GRAPHREC_HOME``, because loads from other machines or homes against the same external
+``NEO4J_URI`` must see it too. It is a write lock on a :data:`LOCK_LABEL` node that the holder
+MERGEs in a transaction it never commits: others block on that node's uniqueness-index entry, no
+node is ever visible, and if the holder dies its connection closes, Neo4j rolls the transaction
+back and the lock is free (no stale lock to clean up).
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from neo4j import Driver, ManagedTransaction
+from neo4j.exceptions import Neo4jError
 from tqdm import tqdm
 
 from graphrec import schema
@@ -41,6 +55,7 @@ from graphrec.ingest.validate import Graph, ValidationReport, validate_directory
 from graphrec.store.schema import apply_schema
 
 DEFAULT_BATCH_SIZE = 10_000
+DEFAULT_BATCH_BYTES = 16 << 20  # text per write transaction, roughly (characters)
 LOADED_REL_TYPES = tuple(r for r in schema.REL_TYPES if r is not schema.RECOMMENDED)
 
 
@@ -133,14 +148,38 @@ class _Step:
     def __len__(self) -> int:
         return len(self.ids) if self.ids is not None else len(self.starts)
 
-    def batches(self, size: int) -> Iterator[dict[str, list[Any]]]:
-        for lo in range(0, len(self), size):
-            params = {f"p{k}": values[lo:lo + size] for k, values in enumerate(self.properties)}
+    def row_bytes(self) -> np.ndarray | None:
+        """About how much text each row carries; None for relationships, whose rows are bounded
+        anyway (two ids of at most ``limits.ID_MAX_BYTES``, numbers and a short split)."""
+        if self.ids is None:
+            return None
+        sizes = np.fromiter((len(v) for v in self.ids), dtype=np.int64, count=len(self.ids))
+        for values in self.properties:
+            sizes += np.fromiter((len(v) if type(v) is str else 8 for v in values), dtype=np.int64, count=len(values))
+        return sizes
+
+    def bounds(self, size: int, max_bytes: int) -> Iterator[tuple[int, int]]:
+        """(lo, hi) of each batch: at most ``size`` rows and ``max_bytes`` of text, but one row at least."""
+        sizes = self.row_bytes()
+        cumulative = np.cumsum(sizes) if sizes is not None else None
+        lo = 0
+        while lo < len(self):
+            hi = min(lo + size, len(self))
+            if cumulative is not None:
+                before = int(cumulative[lo - 1]) if lo else 0
+                hi = min(hi, int(np.searchsorted(cumulative, before + max_bytes, side="right")))
+            hi = max(hi, lo + 1)
+            yield lo, hi
+            lo = hi
+
+    def batches(self, size: int, max_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[dict[str, list[Any]]]:
+        for lo, hi in self.bounds(size, max_bytes):
+            params = {f"p{k}": values[lo:hi] for k, values in enumerate(self.properties)}
             if self.ids is not None:
-                params["ids"] = self.ids[lo:lo + size]
+                params["ids"] = self.ids[lo:hi]
             else:
-                si, starts = pd.factorize(self.starts[lo:lo + size])
-                ei, ends = pd.factorize(self.ends[lo:lo + size])
+                si, starts = pd.factorize(self.starts[lo:hi])
+                ei, ends = pd.factorize(self.ends[lo:hi])
                 params.update(starts=starts.tolist(), ends=ends.tolist(), si=si.tolist(), ei=ei.tolist())
             yield params
 
@@ -190,29 +229,112 @@ def _run_batch(tx: ManagedTransaction, cypher: str, params: dict[str, list[Any]]
 
 
 def write_graph(driver: Driver, graph: Graph, *, database: str = "neo4j", batch_size: int = DEFAULT_BATCH_SIZE,
-                progress: bool = True) -> dict[str, float]:
-    """Apply the schema and write ``graph``; returns the seconds spent on each step."""
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+                progress: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTES) -> dict[str, float]:
+    """Take the load lock, apply the schema and write ``graph``; returns the seconds per step.
+
+    Raises :class:`LoadInProgress`, before writing anything, while another load holds the lock."""
+    if batch_size < 1 or batch_bytes < 1:
+        raise ValueError("batch_size and batch_bytes must be at least 1")
     started = time.perf_counter()
-    apply_schema(driver, database)
-    timings = {"schema": time.perf_counter() - started}
-    steps = _steps(graph)
-    # Each label and type is written by exactly one step (relationship steps only MATCH their
-    # endpoints), so what is empty now is still empty when its step starts.
-    nodes, rels = database_counts(driver, database)
-    before = {**nodes, **rels}
-    with tqdm(total=sum(len(s) for s in steps), unit="row", unit_scale=True, disable=not progress,
-              desc="loading", dynamic_ncols=True) as bar, driver.session(database=database) as session:
-        for step in steps:
-            bar.set_description(step.name)
-            t0 = time.perf_counter()
-            cypher = step.create if before[step.name] == 0 else step.merge
-            for lo, params in zip(range(0, len(step), batch_size), step.batches(batch_size)):
-                session.execute_write(_run_batch, cypher, params)
-                bar.update(min(batch_size, len(step) - lo))
-            timings[step.name] = time.perf_counter() - t0
+    with load_lock(driver, database):
+        timings = {"lock": time.perf_counter() - started}
+        apply_schema(driver, database)
+        timings["schema"] = time.perf_counter() - started - timings["lock"]
+        steps = _steps(graph)
+        # Each label and type is written by exactly one step (relationship steps only MATCH their
+        # endpoints), and no other load runs, so what is empty now is still empty when its step starts.
+        nodes, rels = database_counts(driver, database)
+        before = {**nodes, **rels}
+        with tqdm(total=sum(len(s) for s in steps), unit="row", unit_scale=True, disable=not progress,
+                  desc="loading", dynamic_ncols=True) as bar, driver.session(database=database) as session:
+            for step in steps:
+                bar.set_description(step.name)
+                t0 = time.perf_counter()
+                cypher = step.create if before[step.name] == 0 else step.merge
+                for (lo, hi), params in zip(step.bounds(batch_size, batch_bytes),
+                                            step.batches(batch_size, batch_bytes)):
+                    session.execute_write(_run_batch, cypher, params)
+                    bar.update(hi - lo)
+                timings[step.name] = time.perf_counter() - t0
     return timings
+
+
+# -- one load at a time ---------------------------------------------------------------------------
+
+LOCK_LABEL = "GraphRecLock"
+_LOCK_CONSTRAINT = (f"CREATE CONSTRAINT graphrec_lock_name IF NOT EXISTS "
+                    f"FOR (l:{LOCK_LABEL}) REQUIRE l.name IS UNIQUE")
+_TAKE_LOCK = f"MERGE (:{LOCK_LABEL} {{name: $name}})"
+_LOCK_WAIT_S = 2.0
+# What Neo4j answers when the probe's transaction timed out waiting for the holder's lock.
+_LOCK_BUSY = ("LockClientStopped", "TransactionTimedOut", "Terminated", "LockAcquisitionTimeout")
+# What two sessions creating the same schema rule at once can get: retry, it exists by then.
+_SCHEMA_RACE = ("EquivalentSchemaRuleAlreadyExists", "ConstraintAlreadyExists", "IndexAlreadyExists",
+                "DeadlockDetected", "ConstraintCreationFailed")
+
+
+class LoadInProgress(RuntimeError):
+    """Another load holds the lock on this database; nothing was written."""
+
+
+def _ensure_lock_constraint(driver: Driver, database: str) -> None:
+    for attempt in range(10):
+        try:
+            with driver.session(database=database) as session:
+                session.run(_LOCK_CONSTRAINT).consume()
+                session.run("CALL db.awaitIndexes(60)").consume()
+            return
+        except Neo4jError as err:
+            if not any(code in (err.code or "") for code in _SCHEMA_RACE) or attempt == 9:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _holder(driver: Driver, database: str) -> str:
+    """Who holds the lock, from its transaction's metadata, when the server lets us see it."""
+    try:
+        with driver.session(database=database) as session:
+            record = session.run("SHOW TRANSACTIONS YIELD metaData, startTime "
+                                 "WHERE metaData.graphrec = 'load' RETURN metaData, startTime LIMIT 1").single()
+    except Neo4jError:
+        return ""
+    if record is None:
+        return ""
+    meta = record["metaData"]
+    return f" (started {record['startTime']} on {meta.get('host', '?')}, process {meta.get('pid', '?')})"
+
+
+@contextmanager
+def load_lock(driver: Driver, database: str = "neo4j", *, wait_s: float = _LOCK_WAIT_S) -> Iterator[None]:
+    """Hold the database's load lock for the block, or raise :class:`LoadInProgress`.
+
+    A short probe transaction (``wait_s``) finds out whether another load holds it; then the
+    holding transaction, which has no time limit, takes it. Two loads that probe at the same moment
+    both pass the probe; the second then waits for the first to finish instead of failing, which
+    is still one load at a time."""
+    _ensure_lock_constraint(driver, database)
+    with driver.session(database=database) as session:
+        probe = session.begin_transaction(timeout=wait_s)
+        try:
+            probe.run(_TAKE_LOCK, name="load").consume()
+        except Neo4jError as err:
+            if not any(code in (err.code or "") for code in _LOCK_BUSY):
+                raise
+            raise LoadInProgress(f"another graphrec load is writing to this database{_holder(driver, database)}; "
+                                 "nothing was written: run this load again when that one has finished") from None
+        finally:
+            probe.close()
+    session = driver.session(database=database)
+    try:
+        holder = session.begin_transaction(metadata={"graphrec": "load", "host": socket.gethostname(),
+                                                     "pid": os.getpid()})
+        try:
+            holder.run(_TAKE_LOCK, name="load").consume()
+            yield
+        finally:
+            holder.close()  # rolls back: the lock node never existed for anyone else
+    finally:
+        session.close()
 
 
 def database_counts(driver: Driver, database: str = "neo4j") -> tuple[dict[str, int], dict[str, int]]:
@@ -228,17 +350,19 @@ def database_counts(driver: Driver, database: str = "neo4j") -> tuple[dict[str, 
 
 def load_directory(driver: Driver, directory: Path, *, skip_invalid: bool = False, rejects: Path | None = None,
                    batch_size: int = DEFAULT_BATCH_SIZE, database: str = "neo4j",
-                   progress: bool = True) -> LoadResult:
+                   progress: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTES) -> LoadResult:
     """Validate ``directory`` completely, then write it; invalid input raises :class:`InvalidInput`
     before anything is written (unless ``skip_invalid``, which loads the valid rows and writes the
-    rejected ones to ``rejects``)."""
+    rejected ones to ``rejects``). While another load runs, :class:`LoadInProgress` is raised, also
+    before anything is written."""
     started = time.perf_counter()
     graph, report = validate_directory(Path(directory), skip_invalid=skip_invalid)
     if rejects is not None and not report.fatal:
         report.write_rejects(Path(rejects))
     if graph is None:
         raise InvalidInput(report)
-    steps = write_graph(driver, graph, database=database, batch_size=batch_size, progress=progress)
+    steps = write_graph(driver, graph, database=database, batch_size=batch_size, progress=progress,
+                        batch_bytes=batch_bytes)
     nodes, rels = database_counts(driver, database)
     return LoadResult(
         nodes=nodes, relationships=rels, rejected=report.rejected, seconds=time.perf_counter() - started,

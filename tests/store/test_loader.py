@@ -154,3 +154,129 @@ def test_cli_load_prints_the_summary_and_refuses_bad_input(empty_db, neo4j_setti
     assert lonely.exit_code == 2 and "--rejects" in lonely.stderr
     nodes, rels = database_counts(empty_db)
     assert rels == BASE_RELS and nodes == {**BASE_NODES, "User": BASE_NODES["User"] + 1}  # u9 of the partial load
+
+
+# -- the store's limits, checked on the real server ------------------------------------------------
+
+def test_the_index_key_limit_is_the_servers(empty_db):
+    """graphrec.limits.INDEX_KEY_MAX_BYTES is what Neo4j really indexes: one byte more fails the write."""
+    from neo4j.exceptions import Neo4jError
+
+    from graphrec import limits
+
+    for label, prop in (("User", "id"), ("Product", "name"), ("Category", "name")):
+        for char in ("x", "é", "€", "😀"):  # 1 to 4 bytes of UTF-8
+            fits = char * (limits.INDEX_KEY_MAX_BYTES // len(char.encode()))
+            over = fits + "x" * (limits.INDEX_KEY_MAX_BYTES - len(fits.encode()) + 1)
+            empty_db.execute_query(f"CREATE (n:{label} {{{prop}: $v}}) DELETE n", v=fits)
+            with pytest.raises(Neo4jError, match="too large to index"):
+                empty_db.execute_query(f"CREATE (n:{label} {{{prop}: $v}}) DELETE n", v=over)
+    assert limits.ID_MAX_BYTES <= limits.INDEX_KEY_MAX_BYTES
+
+
+def test_the_timestamp_range_is_what_neo4j_and_the_driver_round_trip(empty_db):
+    from neo4j.exceptions import BrokenRecordError
+
+    from graphrec import limits
+
+    for ms in (limits.TS_MIN_MS, limits.TS_MAX_MS):
+        value = empty_db.execute_query("RETURN datetime({epochMillis: $ms}) AS t", ms=ms).records[0]["t"]
+        assert value.to_native().timestamp() * 1000 == pytest.approx(ms)
+    for ms in (limits.TS_MIN_MS - 1, limits.TS_MAX_MS + 1):  # one millisecond out: stored, but unreadable
+        with pytest.raises(BrokenRecordError):
+            empty_db.execute_query("RETURN datetime({epochMillis: $ms}) AS t", ms=ms).records[0]["t"]
+
+
+def test_values_at_the_limits_load_and_read_back(empty_db, tmp_path):
+    from graphrec import limits
+
+    longest_id = "u" + "€" * ((limits.ID_MAX_BYTES - 1) // 3)
+    longest_name = "é" * (limits.INDEX_KEY_MAX_BYTES // 2)
+    shop = write_shop(tmp_path, append={
+        "users.csv": f"{longest_id},Max,1\n",
+        "products.csv": f"p5,{longest_name},c3,1000000000000,\n",
+        "interactions.csv": f"{longest_id},p5,0001-01-01T00:00:00Z,1000000,,\nu2,p3,9999-12-31T23:59:59.999Z,0.001,,\n",
+    })
+    load_directory(empty_db, shop, progress=False)
+    got = rows(empty_db, "MATCH (u:User)-[r:BOUGHT]->(p:Product {id: 'p5'}) RETURN u.id, p.name, p.price, r.weight, "
+                         "toString(r.ts)")
+    assert got == [[longest_id, longest_name, 1e12, 1e6, "0001-01-01T00:00:00Z"]]
+    assert rows(empty_db, "MATCH (:User {id: 'u2'})-[r:BOUGHT]->(:Product {id: 'p3'}) RETURN toString(r.ts)") \
+        == [["9999-12-31T23:59:59.999Z"]]
+    # Every timestamp in the graph reads back through the driver (none is past year 9999).
+    assert len(rows(empty_db, "MATCH ()-[r:BOUGHT]->() WHERE r.ts IS NOT NULL RETURN r.ts")) == 4
+
+
+def test_batches_are_bounded_in_bytes_too(tmp_path):
+    from graphrec.store.loader import _Step
+
+    step = _Step("User", "", "", [["x" * 1000] * 50], ids=[f"u{i}" for i in range(50)])
+    batches = list(step.batches(size=40, max_bytes=10_100))  # rows of about 1003
+    assert [len(b["ids"]) for b in batches] == [10, 10, 10, 10, 10]
+    assert [len(b["ids"]) for b in step.batches(size=40, max_bytes=10**9)] == [40, 10]
+    big = _Step("User", "", "", [["x" * 50_000, "y"]], ids=["u1", "u2"])  # one row over the budget still goes
+    assert [len(b["ids"]) for b in big.batches(size=10, max_bytes=10_000)] == [1, 1]
+
+
+# -- two loads at once -----------------------------------------------------------------------------
+
+def fresh_database(driver) -> None:
+    """An empty database without GraphRec's constraints and indexes, as on first use."""
+    wipe(driver)
+    with driver.session() as s:
+        for name in [r["name"] for r in s.run("SHOW CONSTRAINTS YIELD name")]:
+            s.run(f"DROP CONSTRAINT `{name}`").consume()
+        for name in [r["name"] for r in s.run("SHOW INDEXES YIELD name, type WHERE type <> 'LOOKUP' RETURN name")]:
+            s.run(f"DROP INDEX `{name}`").consume()
+
+
+def test_concurrent_loads_on_a_fresh_database_do_not_collide(driver, tmp_path):
+    import threading
+
+    from graphrec.store.loader import LoadInProgress
+
+    shop = write_shop(tmp_path)
+    for _ in range(3):
+        fresh_database(driver)
+        outcomes: list[str] = []
+        start = threading.Barrier(3)
+
+        def load() -> None:
+            start.wait()
+            try:
+                load_directory(driver, shop, progress=False)
+                outcomes.append("loaded")
+            except LoadInProgress as err:
+                assert "another graphrec load is writing to this database" in str(err)
+                outcomes.append("refused")
+            except Exception as err:  # noqa: BLE001 - the defect: a raw schema or deadlock error
+                outcomes.append(f"{type(err).__name__}: {err}")
+
+        threads = [threading.Thread(target=load) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert "loaded" in outcomes and set(outcomes) <= {"loaded", "refused"}, outcomes
+        assert database_counts(driver) == (BASE_NODES, BASE_RELS)
+
+
+def test_a_load_while_another_holds_the_lock_is_refused_clearly(empty_db, neo4j_settings, tmp_path):
+    from graphrec.store.driver import connect
+    from graphrec.store.loader import LoadInProgress, load_lock
+
+    shop = write_shop(tmp_path)
+    other = connect(neo4j_settings)  # another process, as far as Neo4j can tell
+    try:
+        with load_lock(other):
+            with pytest.raises(LoadInProgress, match="another graphrec load is writing to this database"):
+                load_directory(empty_db, shop, progress=False)
+            result = CliRunner().invoke(cli, ["load", str(shop)], env=cli_env(neo4j_settings))
+            assert result.exit_code == 1 and "another graphrec load is writing to this database" in result.stderr
+            assert database_counts(empty_db) == ({k: 0 for k in BASE_NODES}, {k: 0 for k in BASE_RELS})
+        # Released: the next load goes ahead. A holder that dies releases it too (its transaction ends).
+        lock = load_lock(other)
+        lock.__enter__()
+    finally:
+        other.close()
+    assert load_directory(empty_db, shop, progress=False).nodes == BASE_NODES
