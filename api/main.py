@@ -22,6 +22,7 @@ from api.routes import coldstart, graph, health, privacy, promos, recommendation
 from graphrec import __version__
 from graphrec.campaigns.events import EventStore
 from graphrec.campaigns.offers import Caps
+from graphrec.campaigns.offers import erase_user as erase_campaign_user
 from graphrec.campaigns.registry import Registry
 from graphrec.config import Settings
 from graphrec.serving.analyst import ANALYST_DIR, load_queries
@@ -84,7 +85,9 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
     app.state.audit = AuditLog(settings.audit_path)
     app.state.campaigns, app.state.events, app.state.offer_caps = campaign_registry, event_store, offer_caps
     # Stores beside the graph that hold user data register here; DELETE /users/{id} calls each.
-    app.state.erasure_hooks = {}
+    app.state.erasure_hooks = {
+        "events": lambda user_id: erase_campaign_user(user_id, store=event_store, caps=offer_caps,
+                                                      registry=campaign_registry)}
     errors.install(app)
     app.add_middleware(events.BodyLimits, max_bytes=max_body_bytes)  # /events allows larger batches
     for module in (health, recommendations, promos, coldstart, graph, privacy, campaigns, offers, events, reports):

@@ -352,7 +352,7 @@ def validate_events(events: Sequence[Mapping[str, Any]], *, has_user: Callable[[
         elif kind in ("impression", "click"):
             bad("campaign_id", f"an {kind} needs the campaign it belongs to")
         if found is not None and kind in ("impression", "click"):
-            if ts is not None and not (found.start <= ts <= found.end):
+            if ts is not None and not (found.start <= ts < found.end):  # [start, end), as the report
                 bad("ts", f"{ts.isoformat()} is outside campaign {cid!r} "
                           f"({found.start.isoformat()} to {found.end.isoformat()})")
             if isinstance(product, str) and product not in found.promoted:

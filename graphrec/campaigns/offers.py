@@ -208,3 +208,11 @@ def offer_payload(offers: Offers, prices: Callable[[str], float | None]) -> dict
         })
     return {"user_id": offers.user_id, "offers": items, "control_campaigns": offers.control,
             "capped": offers.capped, "served_today": offers.served_today}
+
+
+def erase_user(user_id: str, *, store: EventStore | None, caps: Caps, registry: Registry) -> int:
+    """Privacy erasure of the promotions side: events, served offers, cap counters, memberships.
+    Returns the stored rows deleted (the ASSIGNED edges go with the user's node in Neo4j)."""
+    caps.forget_user(user_id)
+    registry.forget_user(user_id)
+    return store.erase_user(user_id) if store is not None else 0
