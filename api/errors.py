@@ -104,7 +104,12 @@ def install(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """Reject request bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+    """Reject request bodies over ``max_bytes`` with 413, by Content-Length or while streaming.
+
+    A chunked body (no Content-Length) is only found too big while the app reads it. Raising from
+    ``receive`` stops the read, but whatever the app makes of that error (FastAPI answers 400,
+    "error parsing the body") must not reach the client: once the limit is passed, every response
+    the app starts is replaced by this 413, and an error escaping the app becomes the 413 too."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -124,21 +129,44 @@ class BodyLimit:
                     await self._reject(send)
                     return
         seen = 0
+        over = False
+        started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise ApiError(413, f"request body over {self.max_bytes} bytes")
+                    over = True
+                    raise _BodyTooLarge()
             return message
 
-        await self.app(scope, limited, send)
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if over:
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._reject(send)
+                return  # the app's own answer to the aborted read is dropped
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded_send)
+        except Exception:
+            if not over:
+                raise
+            if not started:
+                await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body over {self.max_bytes} bytes"}).encode()
+        body = json.dumps({"detail": f"request body over {self.max_bytes} bytes", "field": "body"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    """Raised from ``receive`` to stop the app reading a body over the limit (see :class:`BodyLimit`)."""

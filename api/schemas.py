@@ -6,14 +6,31 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from graphrec import schema
+from graphrec import limits, schema
 
 # Bounds that keep one request cheap; the body-size middleware bounds the bytes.
 MAX_K = 100
 MAX_LIST = 500
-Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
+
+
+def _valid_id(value: str) -> str:
+    problem = limits.id_problem(value)
+    if problem is not None:
+        raise ValueError(f"id {problem}")
+    return value
+
+
+# Ids, numbers and times follow graphrec.limits, the rules the loader applies to files: one rule for both.
+Id = Annotated[str, Field(min_length=1, max_length=limits.ID_MAX_BYTES,
+                          description=f"1 to {limits.ID_MAX_BYTES} bytes of UTF-8, printable characters "
+                                      "only, no space at either end"),
+               AfterValidator(_valid_id)]
+Weight = Annotated[float, limits.WEIGHT.field(description="How much the interaction counts: > 0, "
+                                                          f"at most {limits.WEIGHT.le:g}")]
+Price = Annotated[float, limits.PRICE.field(description=f"Finite, 0 to {limits.PRICE.le:g}")]
+Timestamp = Annotated[datetime, AfterValidator(limits.check_datetime)]
 
 
 class Strict(BaseModel):
@@ -97,8 +114,8 @@ class InteractionKind(str, Enum):
 class InteractionIn(Strict):
     product_id: Id
     kind: InteractionKind = InteractionKind.purchase
-    ts: datetime | None = Field(None, description="ISO 8601; default: now")
-    weight: float = Field(1.0, gt=0, le=1e6)
+    ts: Timestamp | None = Field(None, description="ISO 8601, years 1 to 9999 in UTC; default: now")
+    weight: Weight = 1.0
 
 
 class NewUser(Strict):
@@ -109,6 +126,16 @@ class NewUser(Strict):
     categories: list[Id] = Field(default_factory=list, max_length=MAX_LIST,
                                  description="Category ids the user is interested in")
     interactions: list[InteractionIn] = Field(default_factory=list, max_length=MAX_LIST)
+
+    @field_validator("friends", "follows")
+    @classmethod
+    def _not_themselves(cls, ids: list[str], info: ValidationInfo) -> list[str]:
+        # Refused here, as a 422 on the field: otherwise the user, not yet in the graph, is a 404.
+        user = info.data.get("user_id")
+        if user in ids:
+            raise ValueError(f"{info.field_name}[{ids.index(user)}] is {user!r}, the new user itself: "
+                             "a user cannot befriend or follow themselves")
+        return ids
 
 
 class UserCreated(BaseModel):
@@ -121,8 +148,8 @@ class NewInteractions(Strict):
     user_id: Id
     product_id: Id
     kind: InteractionKind = InteractionKind.purchase
-    ts: datetime | None = None
-    weight: float = Field(1.0, gt=0, le=1e6)
+    ts: Timestamp | None = None
+    weight: Weight = 1.0
 
 
 class SocialKind(str, Enum):
@@ -140,7 +167,7 @@ class NewProduct(Strict):
     product_id: Id
     name: str = Field(min_length=1, max_length=500)
     category_id: Id
-    price: float | None = Field(None, ge=0)
+    price: Price | None = None
     brand: str | None = Field(None, max_length=200)
 
 
