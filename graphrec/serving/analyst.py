@@ -34,7 +34,19 @@ from neo4j import Driver
 
 from graphrec.store.query import DEFAULT_ROW_LIMIT, DEFAULT_TIMEOUT_S, AnalystPolicy, QueryResult, run_analyst
 
-ANALYST_DIR = Path(__file__).resolve().parents[2] / "cypher" / "analyst"
+
+def _analyst_dir() -> Path:
+    """``cypher/analyst`` of the checkout; from an installed wheel, the copy it ships as data files
+    (pyproject.toml: ``<prefix>/share/graphrec/cypher/analyst``)."""
+    checkout = Path(__file__).resolve().parents[2] / "cypher" / "analyst"
+    if checkout.is_dir():
+        return checkout
+    import sysconfig
+
+    return Path(sysconfig.get_path("data")) / "share" / "graphrec" / "cypher" / "analyst"
+
+
+ANALYST_DIR = _analyst_dir()
 
 _HEADER = re.compile(r"^//\s*(name|description|param|group_size):\s*(.*)$")
 _GROUP_NONE = re.compile(r"^none\s+-\s+\S")
