@@ -24,7 +24,7 @@ def plot_report(report: dict[str, Any], out: str | Path) -> Path:
 
     timeline, funnel = report["timeline"], report["funnel"]
     fig, (ax, bars) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
-    when = pd.to_datetime(timeline["ts"], utc=True)
+    when = pd.to_datetime(timeline["ts"], utc=True, format="ISO8601")
     for variant in ("treatment", "control"):
         series = timeline[variant]
         users = report["variants"][variant]["users"]

@@ -108,13 +108,17 @@ def report_command(
     campaign_id: Annotated[str, typer.Argument(help="The campaign id.")],
     fmt: FormatOpt = Format.table,
     plot: PlotOpt = None,
-    min_group: Annotated[int, typer.Option("--min-group", min=1, help="Suppress segments smaller than this per variant.")] = 10,
+    min_group: Annotated[Optional[int], typer.Option("--min-group", min=1, help=(
+        "Suppress segments with fewer users than this per variant (default and floor: GRAPHREC_MIN_GROUP_SIZE)."))] = None,
     url: Annotated[Optional[str], typer.Option("--url", help="Ask a running GraphRec API (GET /campaigns/ID/report, "
                                                "key from GRAPHREC_API_KEY) instead of reading Neo4j and the event "
                                                "store here.")] = None,
 ) -> None:
     """The campaign's report: funnel and money per variant, lift with 95% CI and p-value, SRM, segments."""
     settings = settings_of(ctx)
+    if min_group is not None and min_group < settings.min_group_size:
+        fail(f"--min-group: at least {settings.min_group_size} (GRAPHREC_MIN_GROUP_SIZE): smaller groups are never shown")
+    min_group = min_group or settings.min_group_size
     if url is not None:
         key = settings.api_key.get_secret_value() if settings.api_key else None
         _emit(_fetch(url, campaign_id, key, min_group), fmt, plot)
