@@ -12,8 +12,12 @@ The default client is a lean HTTP/1.1 keep-alive client (``--client httpx`` for 
 which costs more CPU per request than the server on a 2-core machine).
 
 Scenarios: recommendations with explanations (random trained users), friends-bought promotions,
-and cold start (POST /users with 3 friends and 1 purchase, then GET its recommendations). Users
-created by the cold-start scenario are named ``bench-<run>-<i>``; ``--cleanup`` deletes them.
+cold start (POST /users with 3 friends and 1 purchase, then GET its recommendations), and offers
+(GET /users/{id}/offers?k=3 for treatment users of a live campaign the script creates,
+``bench-offers-<run>``: model audience over the category with the most products; the server it
+starts has a fresh events file and a global cap high enough that every request does the full work).
+Users created by the cold-start scenario are named ``bench-<run>-<i>``; ``--cleanup`` deletes them
+and the offers campaign. Requests carry ``--api-key`` (an admin key: campaigns need the marketer role).
 """
 
 from __future__ import annotations
@@ -54,9 +58,10 @@ class Client:
 class HttpxClient(Client):
     """httpx.AsyncClient: the reference client (about 2-3 ms of CPU per request)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key: str | None = None) -> None:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-        self.client = httpx.AsyncClient(base_url=url, timeout=30, limits=limits)
+        self.client = httpx.AsyncClient(base_url=url, timeout=30, limits=limits,
+                                        headers={"X-API-Key": key} if key else {})
 
     async def get(self, path: str, params: dict | None = None) -> tuple[int, Any]:
         r = await self.client.get(path, params=params)
@@ -78,9 +83,10 @@ class RawClient(Client):
     tenth of that. It speaks just what the API answers: Content-Length bodies, JSON.
     """
 
-    def __init__(self, url: str, connections: int = 64) -> None:
+    def __init__(self, url: str, connections: int = 64, key: str | None = None) -> None:
         parsed = urllib.parse.urlsplit(url)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.auth = f"X-API-Key: {key}\r\n" if key else ""
         self.size = connections
         self.pool: asyncio.Queue = asyncio.Queue()
         self.opened = 0
@@ -95,7 +101,7 @@ class RawClient(Client):
         reader, writer = await self._conn()
         try:
             head = (f"{method} {target} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n"
-                    + ("Content-Type: application/json\r\n" if body else "") + "\r\n")
+                    + self.auth + ("Content-Type: application/json\r\n" if body else "") + "\r\n")
             writer.write(head.encode() + body)
             status_line = await reader.readline()
             status = int(status_line.split()[1])
@@ -187,9 +193,11 @@ async def timed_get(client: Client, url: str, **params) -> tuple[dict, float]:
     return body, ms
 
 
-def scenarios(users: list[str], products: list[str], run: str, k: int) -> dict[str, Request]:
+def scenarios(users: list[str], products: list[str], run: str, k: int,
+              treated: list[str] | None = None) -> dict[str, Request]:
     rng = random.Random(2024)
     picks = [rng.choice(users) for _ in range(100_000)]
+    offer_picks = [rng.choice(treated) for _ in range(100_000)] if treated else []
 
     async def recommendations(client: Client, i: int) -> dict[str, float]:
         user = picks[i % len(picks)]
@@ -217,8 +225,47 @@ def scenarios(users: list[str], products: list[str], run: str, k: int) -> dict[s
             raise RuntimeError(f"new user {user} not recommendable: {recs['source']}")
         return {"POST /users": post_ms, "then GET recommendations": get_ms}
 
-    return {"recommendations+explanations": recommendations, "friends-bought": friends_bought,
-            "cold start (POST /users + GET recs)": cold_start}
+    async def offers(client: Client, i: int) -> dict[str, float]:
+        user = offer_picks[i % len(offer_picks)]
+        body, ms = await timed_get(client, f"/users/{user}/offers", k=3)
+        if not body["offers"] and not body["capped"]:
+            raise RuntimeError(f"treatment user {user} got no offer")
+        return {"GET": ms}
+
+    out: dict[str, Request] = {"recommendations+explanations": recommendations, "friends-bought": friends_bought,
+                               "cold start (POST /users + GET recs)": cold_start}
+    if treated:
+        out["offers (treatment users, k=3)"] = offers
+    return out
+
+
+async def create_offers_campaign(client: Client, artifact: Any, run: str, size: int) -> tuple[str, list[str]]:
+    """A live campaign over the category with the most products, ``model`` audience of ``size``;
+    returns its id and its treatment users (the offers scenario asks for theirs)."""
+    from datetime import datetime, timedelta, timezone
+
+    counts = np.bincount([c for cats in artifact.product_categories for c in cats[:1]],
+                         minlength=len(artifact.category_ids))
+    now = datetime.now(timezone.utc)
+    campaign_id = f"bench-offers-{run}"
+    spec = {"campaign_id": campaign_id, "name": "bench offers",
+            "category_id": artifact.category_ids[int(np.argmax(counts))],
+            "offer": {"kind": "percent_off", "value": 10},
+            "start": (now - timedelta(days=1)).isoformat(), "end": (now + timedelta(days=1)).isoformat(),
+            "audience": {"policy": "model", "size": size}, "control_fraction": 0.1,
+            "cap": {"per_user_per_day": 1000}}
+    status, body = await client.post("/campaigns", spec)
+    if status != 201:
+        raise SystemExit(f"POST /campaigns -> {status}: {str(body)[:300]} (a key with the marketer role: --api-key)")
+    treated: list[str] = []
+    cursor = None
+    while True:
+        params = {"variant": "treatment", "limit": 10_000, **({"cursor": cursor} if cursor else {})}
+        status, page = await client.get(f"/campaigns/{campaign_id}/audience", params)
+        treated += page["user_ids"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return campaign_id, treated
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -250,11 +297,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: Path, port: int) -> subprocess.Popen:
+def start_server(model: Path, port: int, env: dict[str, str] | None = None,
+                 extra: list[str] | None = None) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("graphrec")
     cmd = [str(exe) if exe.exists() else "graphrec", "serve", "--model", str(model), "--port", str(port),
-           "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+           "--log-level", "warning", *(extra or [])]
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OPENBLAS_NUM_THREADS": "1", **(env or {})})
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -276,19 +324,25 @@ def cleanup(run: str) -> int:
     driver = connect(Settings())
     try:
         with driver.session() as s:
+            s.run("MATCH (c:Campaign) WHERE c.id = $id DETACH DELETE c", id=f"bench-offers-{run}").consume()
             return s.run("MATCH (u:User) WHERE u.id STARTS WITH $prefix DETACH DELETE u RETURN count(*) AS n",
                          prefix=f"bench-{run}-").single()["n"]
     finally:
         driver.close()
 
 
-async def main_async(args: argparse.Namespace, url: str, users: list[str], products: list[str], run: str) -> list[Result]:
-    client: Client = RawClient(url) if args.client == "raw" else HttpxClient(url)
+async def main_async(args: argparse.Namespace, url: str, users: list[str], products: list[str], run: str,
+                     artifact: Any = None) -> list[Result]:
+    client: Client = RawClient(url, key=args.api_key) if args.client == "raw" else HttpxClient(url, args.api_key)
     try:
         _, health = await client.get("/health")
         print(f"server: model {health['model']['kind']} ({health['model']['snapshot_id']}), graph {health['graph']}",
               file=sys.stderr)
-        all_scenarios = scenarios(users, products, run, args.k)
+        treated = None
+        if not args.only or any("offers" in o for o in args.only):
+            _, treated = await create_offers_campaign(client, artifact, run, args.offers_audience)
+            print(f"offers campaign bench-offers-{run}: {len(treated)} treatment users", file=sys.stderr)
+        all_scenarios = scenarios(users, products, run, args.k, treated)
         results = []
         for name, request in all_scenarios.items():
             if args.only and not any(o in name for o in args.only):
@@ -315,6 +369,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run only scenarios whose name contains one of these")
     parser.add_argument("--cleanup", action="store_true", help="delete the users cold start created")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--api-key", default=os.environ.get("GRAPHREC_API_KEY"),
+                        help="an admin key (default: $GRAPHREC_API_KEY; a server this script starts gets its own)")
+    parser.add_argument("--offers-audience", type=int, default=1000, help="audience of the offers campaign")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
                         help="load generator's HTTP client (raw: a lean keep-alive client; httpx: httpx.AsyncClient)")
     args = parser.parse_args()
@@ -328,17 +385,29 @@ def main() -> None:
     run = time.strftime("%H%M%S")
     proc = None
     url = args.url
+    tmp = None
     if url is None:
+        import secrets
+        import tempfile
+
+        # Its own admin key, and its own events file: the offers cap counts served offers per
+        # user per UTC day, and earlier runs must not have used the day's allowance up.
+        tmp = tempfile.TemporaryDirectory(prefix="graphrec-bench-api-")
+        args.api_key = args.api_key or secrets.token_urlsafe(24)
         port = free_port()
-        proc = start_server(args.model, port)
+        proc = start_server(args.model, port, env={
+            "GRAPHREC_API_KEY": args.api_key, "GRAPHREC_EVENTS_DB": str(Path(tmp.name) / "events.duckdb"),
+            "GRAPHREC_OFFERS_PER_USER_PER_DAY": "1000000"})
         url = f"http://127.0.0.1:{port}"
     load_before = os.getloadavg()
     try:
-        results = asyncio.run(main_async(args, url, users, products, run))
+        results = asyncio.run(main_async(args, url, users, products, run, artifact))
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
+        if tmp is not None:
+            tmp.cleanup()
         if args.cleanup:
             print(f"cleanup: deleted {cleanup(run)} bench users", file=sys.stderr)
     # Other work on the machine shares the cores with the server and this client: say how much.
