@@ -2,20 +2,20 @@
 # mounted read-only at /models. Build: docker build -t graphrec .
 FROM python:3.11-slim
 
-WORKDIR /app
-# CPU-only torch: serving never trains, and the CUDA wheels are gigabytes.
 ENV PIP_NO_CACHE_DIR=1 \
-    PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu \
     # One BLAS thread: the service's parallelism is concurrent requests (see graphrec/serving/blas.py).
     OPENBLAS_NUM_THREADS=1 \
     PYTHONUNBUFFERED=1
 
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY graphrec ./graphrec
 COPY api ./api
 COPY cypher ./cypher
-# Editable, so cypher/analyst/ is found beside the package as in a checkout.
-RUN pip install -e . && useradd --create-home --uid 10001 graphrec
+# The slim install: serving imports neither torch nor PyG (graphrec[serve], no `train` extra), and
+# the named analyst queries come with the wheel (share/graphrec/cypher/analyst); the sources go.
+RUN pip install ".[serve]" && rm -rf /src && useradd --create-home --uid 10001 graphrec
+WORKDIR /app
 USER graphrec
 
 EXPOSE 8000

@@ -19,6 +19,17 @@ if TYPE_CHECKING:
     from graphrec.train import Outlook, TrainConfig
 
 
+def _need_train_extra() -> None:
+    """Snapshots and models need PyTorch and PyG, which the slim (serving) install leaves out."""
+    try:
+        import graphrec.graph  # noqa: F401  (imports both, PyG's import-time warning filtered)
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in ("torch", "torch_geometric"):
+            raise
+        fail(f"this command needs {err.name}, which the serving install leaves out: "
+             "pip install 'graphrec[train]'")
+
+
 class Split(str, Enum):
     auto = "auto"
     random = "random"
@@ -47,6 +58,7 @@ def export(
              "user names, so the snapshot can be trained on without seeing who is who.")] = False,
 ) -> None:
     """Stream the whole graph out of Neo4j into a snapshot directory; print its metadata."""
+    _need_train_extra()
     from graphrec.graph import export_snapshot
     from graphrec.privacy import PseudonymKeyError, key_from
 
@@ -191,6 +203,7 @@ def train(
     fmt: FormatOpt = None,
 ) -> None:
     """Train a model on the snapshot's training interactions and save an artifact the API can load."""
+    _need_train_extra()
     import torch
 
     from graphrec.train import TrainConfig, Trainer, build_artifact, default_config, holdout_metrics
@@ -280,6 +293,7 @@ def evaluate(
 ) -> None:
     """Full-ranking metrics of MODEL on the snapshot's test interactions, baselines and cold-start
     slices: a table on a terminal, JSON otherwise (or with --format json)."""
+    _need_train_extra()
     from graphrec.artifact import Artifact, ArtifactError
     from graphrec.evaluate import BASELINES, MIN_PLOT_USERS, PLOT_KS, curve_lines, mf_bpr_config, select_ks
     from graphrec.evaluate import evaluate as run_evaluation

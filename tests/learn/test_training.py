@@ -230,11 +230,30 @@ def test_cli_pipeline_on_exported_shop(empty_db, tmp_path):
                               "--model", "lightgcn", "--epochs", "3", "--dim", "16", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["epochs_run"] == 3
+    # Off a terminal (as here), training reports plain lines on stderr unless --no-progress.
+    res = runner.invoke(app, ["train", "--snapshot", str(tmp_path / "snap"), "--out", str(tmp_path / "m2"),
+                              "--epochs", "2", "--dim", "8"])
+    assert res.exit_code == 0, res.output
+    assert "stops after 10 validations without gain" in res.stderr and "train lightgcn: epoch 1 (at most 2)" in res.stderr
+    assert "stopped: epoch maximum" in res.stderr and "\r" not in res.stderr
     res = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m"), "--snapshot", str(tmp_path / "snap"),
                               "--baselines", "popular", "--plot", str(tmp_path / "curves.png")])
     assert res.exit_code == 0, res.output
-    report = json.loads(res.stdout)
+    report = json.loads(res.stdout)  # stdout is no terminal: JSON
     assert report["n_test_users"] > 0 and "popular" in report["baselines"]
+    assert set(report["overall"]) == {f"{m}@{k}" for m in ("recall", "ndcg", "precision", "hit", "coverage")
+                                      for k in (10, 20)} | {"n_users"}  # the plot's cut-offs stay out
     assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert "evaluate [" in res.stderr and "baseline popular" in res.stderr  # progress per step
+    res = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m"), "--snapshot", str(tmp_path / "snap"),
+                              "--baselines", "popular", "--format", "table", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    table = res.stdout.splitlines()
+    assert table[0].startswith("lightgcn on snapshot ") and "test users" in table[0]
+    assert [c.strip() for c in table[2].split(" | ")] == ["model", "slice", "users", "recall@10", "ndcg@10",
+                                                           "recall@20", "ndcg@20"]
+    assert any(line.startswith("lightgcn | all test users") for line in table)
+    assert any(line.startswith("popular  | all test users") for line in table)
+    assert f"model: {tmp_path / 'm'}" in res.stderr and "evaluate [" not in res.stderr
     bad = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "nothing"), "--snapshot", str(tmp_path / "snap")])
     assert bad.exit_code == 1 and "no manifest" in bad.output

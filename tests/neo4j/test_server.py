@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,13 @@ def test_start_status_stop_keeps_data_and_generated_password(home_env):
     status = json.loads(started.stdout)
     assert status["running"] and status["version"].startswith("5.26")
     assert status["uri"] == f"bolt://127.0.0.1:{home_env['GRAPHREC_BOLT_PORT']}"
+
+    # Transaction logs sized for the data: Neo4j's defaults preallocated 256 MiB per database (system
+    # included), 515 of a fresh home's 516 MB.
+    home = Path(home_env["GRAPHREC_HOME"]) / "neo4j"
+    logs = sum(f.stat().st_size for f in (home / "data" / "transactions").rglob("*") if f.is_file())
+    assert logs < 8 * 2**20, logs
+    assert sum(f.stat().st_size for f in home.rglob("*") if f.is_file()) < 64 * 2**20
 
     password_file = os.path.join(home_env["GRAPHREC_HOME"], "neo4j", "password")
     assert stat.S_IMODE(os.stat(password_file).st_mode) == 0o600
