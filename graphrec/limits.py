@@ -24,13 +24,13 @@ import math
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
+
+if TYPE_CHECKING:  # the API imports this module for its scalar rules: no pandas/pyarrow needed there
+    import pandas as pd
 
 INDEX_KEY_MAX_BYTES = 8164
 ID_MAX_BYTES = 1024  # well under the index limit: ids travel in URLs, messages and explanation paths
@@ -76,6 +76,10 @@ def id_problems(values: pd.Series) -> pd.Series:
 
     Only distinct values that are not plain printable ASCII within the length go through the
     Python check, so a column of a million ordinary ids costs one pyarrow pass."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     out = pd.Series([None] * len(values), index=values.index, dtype=object)
     if len(values) == 0:
         return out
@@ -93,6 +97,9 @@ def id_problems(values: pd.Series) -> pd.Series:
 
 def utf8_lengths(values: pd.Series) -> np.ndarray:
     """Bytes of UTF-8 of each text value (0 for missing), vectorised."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if len(values) == 0:
         return np.zeros(0, dtype=np.int64)
     lengths = pc.binary_length(pa.array(values.to_numpy(dtype=object), type=pa.large_string()))
