@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from neo4j import Driver
-from neo4j.exceptions import ServiceUnavailable, SessionExpired
+from neo4j.exceptions import ConnectionPoolError, ServiceUnavailable, SessionExpired
 
 from graphrec.config import Settings
 from graphrec.store.driver import StoreUnavailable, connect
@@ -22,7 +22,9 @@ CONNECTION_TIMEOUT_S = 1.0
 # No driver-side retries: they would sleep ~1 s per attempt on a dead server. Writes retry
 # transient errors (deadlocks) themselves; connectivity failures open the breaker at once.
 RETRY_TIME_S = 0.0
-# After a connectivity failure, every graph call fails at once for this long; then one call probes.
+# After this many connectivity failures in a row, every graph call fails at once for BREAKER_OPEN_S;
+# then one call probes. (More than one: a single slow connect on a busy machine is not an outage.)
+BREAKER_FAILURES = 3
 BREAKER_OPEN_S = 3.0
 
 
@@ -60,9 +62,12 @@ class Breaker:
     breaker: for ``open_s`` seconds every call raises :class:`GraphUnavailable` at once. Then a single
     call probes (the others still fail fast); its success closes the breaker, its failure re-opens it."""
 
-    def __init__(self, driver: Driver | None, open_s: float = BREAKER_OPEN_S) -> None:
+    def __init__(self, driver: Driver | None, open_s: float = BREAKER_OPEN_S,
+                 failures: int = BREAKER_FAILURES) -> None:
         self.driver = driver
         self.open_s = open_s
+        self.failures_to_open = failures
+        self._failures = 0
         self._open_until = 0.0  # monotonic; 0 = closed
         self._probing = False
         self._lock = threading.Lock()
@@ -85,8 +90,12 @@ class Breaker:
 
     def _settle(self, ok: bool) -> None:
         with self._lock:
-            self._probing = False
-            self._open_until = 0.0 if ok else time.monotonic() + self.open_s
+            was_probe, self._probing = self._probing, False
+            self._failures = 0 if ok else self._failures + 1
+            if ok:
+                self._open_until = 0.0
+            elif was_probe or self._failures >= self.failures_to_open:
+                self._open_until = time.monotonic() + self.open_s
 
     @contextmanager
     def call(self) -> Iterator[Driver]:
@@ -97,6 +106,9 @@ class Breaker:
             raise GraphUnavailable(UNAVAILABLE_MESSAGE)
         try:
             yield self.driver
+        except ConnectionPoolError as err:  # up, but every pooled connection is busy: not an outage
+            self._settle(True)
+            raise GraphUnavailable("the graph database (Neo4j) is too busy right now; try again shortly") from err
         except _CONNECTIVITY as err:
             self._settle(False)
             raise GraphUnavailable(UNAVAILABLE_MESSAGE) from err

@@ -86,8 +86,9 @@ class Recommender:
         # evidence changed live, each with the stamp of the evidence it was computed from
         # (``GraphIndex.versions``): a vector computed from older evidence is recomputed, never served.
         self.user_vectors: dict[str, tuple[np.ndarray, int]] = {}
-        # Trained users erased from the graph: their row is never served again.
-        self.hidden_users: frozenset[str] = frozenset()
+        # Rows of trained users erased from the graph: never served again. Rows, not ids: with a
+        # pseudonymised artifact a row's id may be a pseudonym while requests name the real id.
+        self.hidden_rows: frozenset[int] = frozenset()
 
     # -- products -----------------------------------------------------------------------------
     @property
@@ -149,10 +150,8 @@ class Recommender:
     # -- users --------------------------------------------------------------------------------
     def trained_vector(self, user_id: str) -> np.ndarray | None:
         """The artifact's row for a trained user (None for cold or erased users)."""
-        if user_id in self.hidden_users:
-            return None
         row = self.artifact.user_index.get(user_id)
-        return None if row is None else self.artifact.user_emb[row]
+        return None if row is None or row in self.hidden_rows else self.artifact.user_emb[row]
 
     def user_vector(self, user_id: str) -> np.ndarray | None:
         """The cached live vector of a user, else their trained row (no graph evidence here: the
@@ -161,14 +160,18 @@ class Recommender:
         return cached[0] if cached is not None else self.trained_vector(user_id)
 
     def is_trained(self, user_id: str) -> bool:
-        return user_id in self.artifact.user_index and user_id not in self.hidden_users
+        row = self.artifact.user_index.get(user_id)
+        return row is not None and row not in self.hidden_rows
 
-    def hide_users(self, user_ids: Iterable[str]) -> None:
-        """Never serve these trained users' rows again (erased from the graph)."""
-        ids = set(user_ids)
-        self.hidden_users = self.hidden_users | ids
-        for uid in ids:
-            self.user_vectors.pop(uid, None)
+    def hide_rows(self, rows: Iterable[int]) -> None:
+        """Never serve these trained rows again (their users were erased from the graph)."""
+        self.hidden_rows = self.hidden_rows | frozenset(rows)
+
+    def hide_user(self, user_id: str) -> None:
+        row = self.artifact.user_index.get(user_id)
+        if row is not None:
+            self.hide_rows([row])
+        self.user_vectors.pop(user_id, None)
 
     def fold_in(self, friends: Sequence[str], products: Sequence[str], categories: Sequence[str]) -> np.ndarray:
         """The vector of a user the model never trained on, from the graph's evidence."""

@@ -110,7 +110,8 @@ class Service:
 
     @classmethod
     def open(cls, settings: Settings, artifact_path: str | Path, load_graph: bool = True) -> "Service":
-        service = cls(settings, Artifact.load(artifact_path), open_driver(settings))
+        artifact = Artifact.load(artifact_path, pseudonym_key=settings.pseudonym_key, real_ids=True)
+        service = cls(settings, artifact, open_driver(settings))
         if load_graph:
             service.try_load_index()
         return service
@@ -175,8 +176,13 @@ class Service:
             else:  # created (or loaded) after training: recommendable from its categories
                 products.append((pid, cats, index.product_prices.get(pid), sorted(index.buyers.get(pid, ()))))
         rec.add_products(products)
+        # A pseudonymised artifact names its rows by the real ids of the users the graph holds, so
+        # explanations ("similar users") can name them.
+        self.artifact.reveal_user_ids(index.user_names)
         # Trained users no longer in the graph were erased (or removed by a load): never serve them.
-        rec.hide_users(u for u in self.artifact.user_ids if not index.has_user(u))
+        lookup = self.artifact.user_index
+        in_graph = {lookup[u] for u in index.user_names if u in lookup}
+        rec.hide_rows(set(range(len(self.artifact.user_ids))) - in_graph)
         return ServingState(index, rec, self.state.generation + 1, time.monotonic())
 
     def try_load_index(self) -> bool:
@@ -449,7 +455,7 @@ class Service:
             for other, live in list(self._live_friends.items()):
                 if user_id in live:
                     self._live_friends[other] = live - {user_id}
-            state.recommender.hide_users([user_id])
+            state.recommender.hide_user(user_id)
             state.index.remove_user(user_id)  # bumps the stamps of everyone who named them
 
         self._mirrored(mirror)

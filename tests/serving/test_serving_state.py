@@ -1,0 +1,108 @@
+"""The serving state's concurrency design, against the real Neo4j of the small shop:
+reloads are single-flight and built off to the side, writes never wait on them and survive them."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from graphrec.serving import graph_index as graph_index_module
+from graphrec.serving.service import Service
+from graphrec.serving.writes import Interaction, Purchase
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def service(shop_db, shop_artifact, neo4j_settings, kit):
+    svc = Service.open(kit.settings_for(neo4j_settings), shop_artifact)
+    yield svc
+    svc.close()
+
+
+class SlowLoad:
+    """GraphIndex.load against the real Neo4j, held open until released: a reload in flight."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        self.started = threading.Event()
+        self.release = threading.Event()
+        real = graph_index_module.GraphIndex.load.__func__
+
+        def load(cls, driver, database="neo4j"):
+            self.calls += 1
+            index = real(cls, driver, database)  # read Neo4j now: writes below land after this read
+            self.started.set()
+            assert self.release.wait(300)
+            return index
+
+        monkeypatch.setattr(graph_index_module.GraphIndex, "load", classmethod(load))
+
+
+def test_writes_do_not_wait_for_a_reload_and_survive_it(service, monkeypatch):
+    slow = SlowLoad(monkeypatch)
+    before = service.state
+    reload = threading.Thread(target=service.load_index)
+    reload.start()
+    assert slow.started.wait(30)
+    # The reload is in flight and has already read the graph, and it cannot finish until released
+    # below: if these writes waited for it they would never return.
+    service.create_user("mid-reload", "Mid", ["u01"], [], [Interaction("p101")])
+    service.add_social("u03", "u20", "friend")
+    assert service.record_purchases([Purchase("u04", "p402", "2024-06-01T00:00:00Z", 12.5)]) == 1
+    assert reload.is_alive() and not slow.release.is_set()
+    assert service.state is before  # the old state answers meanwhile, writes included
+    assert service.state.index.has_user("mid-reload")
+    slow.release.set()
+    reload.join(30)
+    after = service.state
+    assert after is not before and after.generation == before.generation + 1
+    # The new state was read before the writes committed: the journal replayed them onto it.
+    assert after.index.has_user("mid-reload") and "p101" in after.index.bought["mid-reload"]
+    assert "u20" in after.index.friends["u03"] and "u03" in after.index.friends["u20"]
+    assert "u04" in after.index.buyers["p402"]
+    assert service.recommend("mid-reload", 3).source == "fold_in"
+
+
+def test_reloads_are_single_flight(service, monkeypatch):
+    slow = SlowLoad(monkeypatch)
+    first = threading.Thread(target=service.load_index)
+    first.start()
+    assert slow.started.wait(30)
+    second = threading.Thread(target=service.load_index)  # arrives while the first one runs
+    second.start()
+    time.sleep(0.3)
+    slow.release.set()
+    first.join(30)
+    second.join(30)
+    assert slow.calls == 1  # the second caller took the first one's result
+
+
+def test_a_vector_computed_from_old_evidence_is_not_served(service):
+    """A cold user's cached vector carries the stamp of the evidence it came from."""
+    service.create_user("stamp-user", None, ["u00"], [], [])
+    first, _ = service.user_vector("stamp-user")
+    stamp = service.state.index.versions["stamp-user"]
+    assert service.state.recommender.user_vectors["stamp-user"][1] == stamp
+    service.add_social("stamp-user", "u01", "friend")
+    assert service.state.index.versions["stamp-user"] > stamp
+    second, _ = service.user_vector("stamp-user")
+    assert not (first == second).all()
+
+
+def test_category_names_and_filters_that_match_nothing_warn(service):
+    by_name = service.recommend("u01", 5, filters=_filters(category="folk"))
+    by_id = service.recommend("u01", 5, filters=_filters(category="c3"))
+    assert [i.product_id for i in by_name.items] == [i.product_id for i in by_id.items] and not by_name.warnings
+    none = service.recommend("u01", 5, filters=_filters(category="polka"))
+    assert not none.items and "polka" in none.warnings[0]
+    scores = [i.percentile for i in by_id.items]
+    assert scores == sorted(scores, reverse=True) and all(0 < p <= 1 for p in scores)
+
+
+def _filters(**kw):
+    from graphrec.serving.recommender import Filters
+
+    return Filters(**kw)
