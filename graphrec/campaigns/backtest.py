@@ -187,12 +187,25 @@ def backtest(data: BacktestData, artifact: Artifact | None, categories: Sequence
 
 
 def table(result: dict[str, Any]) -> str:
-    """The result as a Markdown table (README-ready)."""
-    lines = ["| category | products | eligible (converters) | size | policy | audience | converters | precision | lift over random |",
-             "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    """The result as a Markdown table (README-ready): one row per category and size, each policy's
+    precision with its lift over random in parentheses."""
+    policies = result["policies"]
+    lines = ["| category (products; eligible users, converters) | size | "
+             + " | ".join(policies) + " | random, expected |",
+             "|---|---:|" + "---:|" * (len(policies) + 1)]
+    cells: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
     for r in result["rows"]:
-        lift = "n/a" if r["lift_over_random"] is None else f"{r['lift_over_random']:.2f}x"
-        lines.append(f"| {r['category']} | {r['products']} | {r['eligible_users']} ({r['eligible_converters']}) | "
-                     f"{r['size']} | {r['policy']} | {r['audience']} | {r['converters']} | "
-                     f"{r['precision']:.3f} | {lift} |")
+        cells.setdefault((r["category"], r["size"]), {})[r["policy"]] = r
+    for (category, size), by_policy in cells.items():
+        first = next(iter(by_policy.values()))
+        parts = []
+        for policy in policies:
+            r = by_policy[policy]
+            lift = "n/a" if r["lift_over_random"] is None else f"{r['lift_over_random']:.2f}x"
+            parts.append(f"{r['precision']:.3f} ({lift})")
+        lines.append(f"| {category} ({first['products']}; {first['eligible_users']}, {first['eligible_converters']}) "
+                     f"| {size} | " + " | ".join(parts) + f" | {first['random_expected_precision']:.3f} |")
+    lines.append("")
+    lines.append("precision = converters / size (lift over random = precision / expected precision of a "
+                 "random audience); converter = a held-out (test) interaction with a promoted product")
     return "\n".join(lines)

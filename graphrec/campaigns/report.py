@@ -159,6 +159,7 @@ def _timeline(start: pd.Timestamp, end: pd.Timestamp, first_buy: np.ndarray, cod
     (up to the last attributed event), with Wilson 95% bands."""
     span = max((end - start).value, 1)
     edges = start.value + (np.arange(0, points + 1) * (span / points)).astype(np.int64)
+    edges = -(-edges // 10**9) * 10**9  # whole seconds, rounded up so the last point misses no purchase
     out: dict[str, Any] = {"ts": [_iso(pd.Timestamp(e, tz="UTC")) for e in edges]}
     for i, variant in enumerate(VARIANTS):
         times = np.sort(first_buy[(codes == i) & (first_buy >= 0)])
