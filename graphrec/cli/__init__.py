@@ -4,7 +4,7 @@ Each module below registers its commands on :data:`graphrec.cli.app.app`, in the
 server and schema, input files, learning, serving.
 """
 
-from graphrec.cli import campaign, campaign_report, data, learn, server, serving, store  # noqa: F401  (registration)
+from graphrec.cli import campaign, campaign_report, data, keys, learn, server, serving, store  # noqa: F401  (registration)
 from graphrec.cli.app import app
 
 

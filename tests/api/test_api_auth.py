@@ -94,3 +94,18 @@ def test_keys_file_rules(tmp_path):
     path.write_text("ops:root:" + hash_key("k") + "\n")
     with pytest.raises(ValueError, match=r"keys:1: unknown role"):
         parse_keys_file(path)
+
+
+def test_keys_new_prints_a_key_and_its_hashed_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from graphrec.cli import app
+
+    out = CliRunner().invoke(app, ["keys", "new", "growth-team", "--role", "marketer", "--role", "reader"])
+    assert out.exit_code == 0, out.output
+    made = json.loads(out.stdout)
+    assert made["key"] not in made["keys_file_line"]  # the file line holds only the hash
+    path = tmp_path / "keys"
+    path.write_text(made["keys_file_line"] + "\n")
+    principal = KeyRing(parse_keys_file(path)).authorize(made["key"], Role.MARKETER)
+    assert principal.name == "growth-team" and principal.roles == {Role.MARKETER, Role.READER}
