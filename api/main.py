@@ -60,11 +60,13 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(refresh_forever()) if refresh_s > 0 else None
+        campaign_registry.watch(service.driver, service.database)  # campaigns created by the CLI, too
         yield
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        campaign_registry.close()
         service.close()
         offer_caps.close()
         if event_store is not None:

@@ -35,6 +35,19 @@ EVENT_COLUMNS = ["event_id", "type", "user_id", "product_id", "campaign_id", "ts
 _ARROW_TYPES = {"event_id": pa.string(), "type": pa.string(), "user_id": pa.string(), "product_id": pa.string(),
                 "campaign_id": pa.string(), "ts": pa.timestamp("us", tz="UTC"), "value": pa.float64()}
 
+def _frame_table(frame: pd.DataFrame) -> pa.Table:
+    """:meth:`EventStore.to_table` for a pandas frame (missing columns and NaN are null)."""
+    frame = frame.reindex(columns=EVENT_COLUMNS)
+    arrays = {c: pa.array(frame[c].astype(object).where(frame[c].notna(), None).tolist(), pa.string())
+              for c in ("event_id", "type", "user_id", "product_id", "campaign_id")}
+    ts = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    if ts.isna().any():
+        raise ValueError("every event needs a ts (ISO-8601 date-time)")
+    arrays["ts"] = pa.array(ts.astype("datetime64[us, UTC]"), type=_ARROW_TYPES["ts"])
+    arrays["value"] = pa.array(pd.to_numeric(frame["value"]).astype("float64"), type=pa.float64(), from_pandas=True)
+    return pa.table({c: arrays[c] for c in EVENT_COLUMNS})
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     event_id VARCHAR PRIMARY KEY,
@@ -105,6 +118,10 @@ class EventStore:
         with self._lock:
             self._con.close()
 
+    def _df(self, sql: str, params: list[Any]) -> pd.DataFrame:
+        """A query's rows as a pandas frame, through Arrow (call with the lock held)."""
+        return self._con.sql(sql, params=params or None).to_arrow_table().to_pandas()
+
     def __enter__(self) -> "EventStore":
         return self
 
@@ -118,7 +135,7 @@ class EventStore:
         naive = UTC; ``campaign_id`` and ``value`` may be missing) as a typed Arrow table: the bulk
         path into DuckDB, with no per-row SQL."""
         if isinstance(events, pd.DataFrame):
-            events = events.to_dict("records")
+            return _frame_table(events)
         columns: dict[str, list[Any]] = {c: [e.get(c) for e in events] for c in EVENT_COLUMNS}
         columns["ts"] = [_as_utc(t) for t in columns["ts"]]
         if any(t is None for t in columns["ts"]):
@@ -169,9 +186,8 @@ class EventStore:
     def pending_purchases(self, limit: int = 10_000) -> pd.DataFrame:
         """Stored purchases whose BOUGHT edge is not written yet (oldest first)."""
         with self._lock:
-            return self._con.execute(
-                "SELECT e.event_id, e.user_id, e.product_id, e.ts, e.value FROM graph_pending g "
-                "JOIN events e USING (event_id) ORDER BY e.received_at, e.event_id LIMIT ?", [limit]).df()
+            return self._df("SELECT e.event_id, e.user_id, e.product_id, e.ts, e.value FROM graph_pending g "
+                            "JOIN events e USING (event_id) ORDER BY e.received_at, e.event_id LIMIT ?", [limit])
 
     def pending_count(self) -> int:
         with self._lock:
@@ -223,7 +239,7 @@ class EventStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY ts, event_id"
         with self._lock:
-            frame = self._con.execute(sql, params).df()
+            frame = self._df(sql, params)
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
         return frame
 
@@ -263,7 +279,7 @@ class EventStore:
             sql += " WHERE user_id = ?"
             params.append(user_id)
         with self._lock:
-            return self._con.execute(sql + " ORDER BY served_at", params).df()
+            return self._df(sql + " ORDER BY served_at", params)
 
     # -- privacy ---------------------------------------------------------------------------------
     def erase_user(self, user_id: str) -> int:

@@ -23,6 +23,8 @@ from graphrec.campaigns.store import all_assignments, list_campaigns
 log = logging.getLogger("graphrec.campaigns")
 
 RETRY_S = 5.0
+# How often a running API looks for campaigns created elsewhere (the CLI, another API process).
+WATCH_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class Registry:
         self._write = threading.Lock()
         self.loaded = False
         self._last_attempt = float("-inf")
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     # -- loading and updating ------------------------------------------------------------------------
     def load(self, driver: Driver, database: str = "neo4j") -> None:
@@ -66,6 +70,34 @@ class Registry:
             self._last_attempt = time.monotonic()
             log.warning("campaigns not loaded (%s); offers are empty until Neo4j answers", type(err).__name__)
             return False
+
+    def _fingerprint(self, driver: Driver, database: str) -> tuple[int, object]:
+        with driver.session(database=database, default_access_mode="READ") as session:
+            rec = session.run("MATCH (c:Campaign) RETURN count(c) AS n, max(c.created_at) AS last").single()
+        return int(rec["n"]), rec["last"]
+
+    def watch(self, driver: Driver | None, database: str = "neo4j", every_s: float = WATCH_S) -> None:
+        """Re-read the campaigns, in a background thread, whenever Neo4j holds others than these
+        (one small query every ``every_s``; never on a request's path)."""
+        if driver is None or self._watcher is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(every_s):
+                try:
+                    n, _ = self._fingerprint(driver, database)
+                    if not self.loaded or n != len(self._state.campaigns):
+                        self.try_load(driver, database)
+                except Exception as err:  # Neo4j down: try again next round
+                    log.debug("campaign watch: %s", type(err).__name__)
+
+        self._watcher = threading.Thread(target=loop, name="campaign-registry-watch", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
 
     def reload_due(self) -> bool:
         return not self.loaded and time.monotonic() - self._last_attempt >= RETRY_S

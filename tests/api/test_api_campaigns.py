@@ -236,3 +236,31 @@ def test_roles(server):
     assert marketer.post("/campaigns", json=spec()).status_code == 201
     assert marketer.get("/campaigns/rock/audience").status_code == 200
     assert reader.get("/users/u00/offers").status_code == 200
+
+
+def test_campaign_created_elsewhere_reaches_the_offers(server, shop_db, shop_artifact):
+    from graphrec.artifact import Artifact
+    from graphrec.campaigns.model import CampaignSpec
+    from graphrec.campaigns.targeting import launch_campaign
+
+    _, members = launch_campaign(shop_db, CampaignSpec(**spec(control_fraction=0.0)),
+                                 artifact=Artifact.load(shop_artifact))  # as the CLI does
+    user = members[0][0]
+    reader = as_role(server, "reader")
+    server.client.get("/campaigns")  # a listing notices campaigns the server has not loaded
+    assert reader.get(f"/users/{user}/offers").json()["offers"]
+
+
+def test_erasing_a_user_erases_their_events_and_offers(server, shop_db, api_settings):
+    assert server.client.post("/campaigns", json=spec(control_fraction=0.0)).status_code == 201
+    user = sorted(assigned(shop_db, "rock"))[0]
+    product = next(p for p in ROCK if p not in bought(shop_db, user))
+    assert server.client.get(f"/users/{user}/offers").json()["offers"]
+    assert as_role(server, "writer").post("/events", json={"events": events_for(user, product)}).status_code == 200
+    r = server.client.delete(f"/users/{user}")
+    assert r.status_code == 200, r.text
+    assert r.json()["erased"]["events"] >= 3  # the 3 events (and the offers served, once logged)
+    assert server.client.get(f"/users/{user}/offers").json()["offers"] == []
+    server.__exit__(None, None, None)
+    with EventStore(api_settings.events_path) as store:
+        assert store.frame(user_ids=[user]).empty and store.served_frame(user).empty
