@@ -288,3 +288,23 @@ def test_wrong_or_missing_key_fails_clearly_at_load(trained, caplog):
             Artifact.load(path, pseudonym_key="hunter2")
         assert "hunter2" not in str(err.value)
     assert KEY not in caplog.text and OTHER_KEY not in caplog.text
+
+
+def test_the_api_serves_a_pseudonymised_model_by_real_id(exports, trained, driver, neo4j_settings, kit, walk):
+    """The service holds the shop's key: requests name real users, explanations walk real paths,
+    and the artifact (trained without ever seeing a real id) never needs to."""
+    from api.main import create_app
+
+    settings = kit.settings_for(neo4j_settings).model_copy(update={"pseudonym_key": SecretStr(KEY)})
+    real = exports["ids"][:5]
+    with kit.LiveServer(create_app(settings, trained["path"])) as server:
+        for user in real:
+            body = server.client.get(f"/users/{user}/recommendations", params={"k": 5}).json()
+            assert body["source"] == "model" and len(body["items"]) == 5, body
+            for item in body["items"]:
+                for exp in item["explanations"]:
+                    assert walk(driver, exp["path"]), exp
+                    assert not any(is_pseudonym(step.get("id", "")) for step in exp["path"])
+        # Erasure hides the row by its real id although the artifact names it by pseudonym.
+        assert server.client.delete(f"/users/{real[0]}").status_code == 200
+        assert server.client.get(f"/users/{real[0]}/recommendations").status_code == 404
