@@ -99,9 +99,11 @@ def query(
 ) -> None:
     """Run an analyst's read-only Cypher query and print its records.
 
-    Allowed: reads of the graph and the procedures of GRAPHREC_ANALYST_PROCEDURES, decided from the
-    query's plan; writes, administration commands (SHOW/TERMINATE TRANSACTIONS, users, settings) and
-    other procedures are refused (exit code 2). The result stops at GRAPHREC_ANALYST_MAX_BYTES."""
+    Allowed: reads of the graph and the procedures of GRAPHREC_ANALYST_PROCEDURES, decided from the query's plan.
+
+    Refused (exit code 2): writes, administration commands (SHOW/TERMINATE TRANSACTIONS, users, settings), other procedures.
+
+    The result stops at GRAPHREC_ANALYST_MAX_BYTES of JSON."""
     params = dict(parse_param(p) for p in param or [])
     settings = settings_of(ctx)
     with connected(ctx) as driver:
