@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from neo4j import Driver, ManagedTransaction
-from neo4j.exceptions import Neo4jError
+from neo4j.exceptions import DriverError, Neo4jError
 from tqdm import tqdm
 
 from graphrec import schema
@@ -332,7 +332,10 @@ def load_lock(driver: Driver, database: str = "neo4j", *, wait_s: float = _LOCK_
             holder.run(_TAKE_LOCK, name="load").consume()
             yield
         finally:
-            holder.close()  # rolls back: the lock node never existed for anyone else
+            try:
+                holder.close()  # rolls back: the lock node never existed for anyone else
+            except (Neo4jError, DriverError):
+                pass  # the server already ended it (a server-wide transaction timeout): released too
     finally:
         session.close()
 

@@ -280,3 +280,4 @@ def test_a_load_while_another_holds_the_lock_is_refused_clearly(empty_db, neo4j_
     finally:
         other.close()
     assert load_directory(empty_db, shop, progress=False).nodes == BASE_NODES
+    assert rows(empty_db, "MATCH (l:GraphRecLock) RETURN count(l)") == [[0]]  # never committed
