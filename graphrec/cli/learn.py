@@ -101,7 +101,7 @@ class TrainProgress:
         self.start = time.monotonic()
         self.last_line = -math.inf
         self.valid: float | None = None  # the latest validation value (not every epoch validates)
-        self.best: float | None = None
+        self.by_epoch: dict[int, float] = {}  # validation value per validated epoch
         self.open_line = False
         self.first: tuple[int, float] | None = None  # (epoch, time) of the first report
 
@@ -118,8 +118,7 @@ class TrainProgress:
 
         metric = f"valid_{self.config.target_metric}"
         if metric in record:
-            self.valid = record[metric]
-            self.best = self.valid if self.best is None else max(self.best, self.valid)
+            self.valid = self.by_epoch[int(record["epoch"])] = record[metric]
         now = time.monotonic()
         wall = now - self.start
         # The pace between reports (training and validation), not counting model setup before epoch 1.
@@ -136,13 +135,8 @@ class TrainProgress:
 
     def describe(self, record: dict[str, float], ahead: "Outlook", wall: float) -> str:  # noqa: F821
         c = self.config
-        parts = [f"{self.label}: epoch {ahead.epoch}" + ("" if ahead.done else f" (at most {ahead.latest})"),
-                 f"loss {record['loss']:.4f}"]
-        if self.valid is not None:
-            parts.append(f"valid {c.target_metric} {self.valid:.4f} (best {self.best:.4f} at epoch "
-                         f"{int(record.get('best_epoch', 0))}, {int(record.get('stale', 0))}/{c.patience} "
-                         "without gain)")
-        parts.append(f"{duration(wall)} elapsed")
+        # What matters most first: a terminal line is cut at the terminal's width.
+        parts = [f"{self.label}: epoch {ahead.epoch}" + ("" if ahead.done else f" (at most {ahead.latest})")]
         if ahead.done:
             stale = int(record.get("stale", 0))
             parts.append(f"stopped: {stale} validations without gain" if self.has_valid and stale >= c.patience
@@ -152,6 +146,14 @@ class TrainProgress:
             soon, late = ahead.eta_s()
             parts.append(f"ETA {duration(late)}" if ahead.earliest == ahead.latest else
                          f"ETA {duration(soon)} if no further gain, at most {duration(late)}")
+        parts.append(f"loss {record['loss']:.4f}")
+        if self.valid is not None:
+            best_epoch = int(record.get("best_epoch", 0))
+            best = self.by_epoch.get(best_epoch)
+            parts.append(f"valid {c.target_metric} {self.valid:.4f} ("
+                         + (f"best {best:.4f} at epoch {best_epoch}, " if best is not None else "")
+                         + f"{int(record.get('stale', 0))}/{c.patience} without gain)")
+        parts.append(f"{duration(wall)} elapsed")
         return ", ".join(parts)
 
     def _emit(self, text: str, final: bool) -> None:
