@@ -105,6 +105,9 @@ ADMIN_COMMANDS = [
     ("MATCH (n) CALL (n) { CALL db.clearQueryCaches() YIELD value RETURN value } RETURN count(*)",
      "procedure db.clearQueryCaches"),
     ("CALL `dbms`.`listConfig`() YIELD name RETURN name", "procedure dbms.listConfig"),
+    ("SHOW TRANSACTIONS YIELD transactionId AS t TERMINATE TRANSACTIONS t YIELD message RETURN message",
+     "TERMINATE TRANSACTIONS is an administration command"),
+    ("MATCH (n) RETURN n UNION CALL db.clearQueryCaches() YIELD value RETURN value AS n", "db.clearQueryCaches"),
     ("LOAD CSV FROM 'http://127.0.0.1:9/x.csv' AS line RETURN line", "LOAD CSV reads files and URLs"),
     ("CREATE INDEX evil IF NOT EXISTS FOR (n:User) ON (n.name)", "read-only"),
 ]
