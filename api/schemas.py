@@ -241,6 +241,8 @@ class ErrorOut(BaseModel):
     detail: str
     field: str | None = Field(None, description="The request field at fault, when there is one")
     errors: list[FieldError] | None = Field(None, description="Every invalid field (422 only)")
+    refusal: str | None = Field(None, description="Why an analyst query was refused (forbidden, timeout, "
+                                                  "too large, memory, ...), when one was")
 
 
 # -- promotions: campaigns, offers, events (graphrec.campaigns) ------------------------------------------

@@ -44,7 +44,6 @@ from graphrec.serving.explain import Explainer, Explanation
 from graphrec.serving.graph_index import GraphIndex, epoch_seconds
 from graphrec.serving.promos import Promo, friends_bought
 from graphrec.serving.recommender import Filters, Recommender, Scored
-from graphrec.store.query import QueryResult, run_read
 
 log = logging.getLogger("graphrec.serving")
 
@@ -461,11 +460,7 @@ class Service:
         self._mirrored(mirror)
         return existed
 
-    # -- analysts and health -------------------------------------------------------------------------
-
-    def run_query(self, cypher: str, params: dict[str, Any], limit: int, timeout: float) -> QueryResult:
-        with self.breaker.call() as driver:
-            return run_read(driver, cypher, params, database=self.database, limit=limit, timeout=timeout)
+    # -- health ----------------------------------------------------------------------------------------
 
     def health(self, reachable: bool) -> dict[str, Any]:
         """The service's state; ``reachable`` is Neo4j's, found by the caller (it may block)."""
