@@ -8,7 +8,6 @@ before the 200; purchases also become BOUGHT edges in Neo4j.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
@@ -20,7 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.deps import AuditDep, ServiceDep, Writer, json_response
 from api.errors import BodyLimit
 from api.schemas import ErrorOut, EventsIn, EventsOut
-from graphrec.campaigns.events import EventStore, InvalidEvents, ingest
+from graphrec.campaigns.events import EventStore, Ingested, InvalidEvents, ingest
+from graphrec.campaigns.registry import Registry
 from graphrec.serving.db import GraphUnavailable
 from graphrec.serving.service import Service
 from graphrec.serving.writes import Purchase
@@ -51,7 +51,7 @@ def _record(service: Service, pending: pd.DataFrame) -> None:
     service.record_purchases(purchases)
 
 
-def _ingest(service: Service, registry: Any, store: EventStore | None, events: list[dict[str, Any]]):
+def _ingest(service: Service, registry: Registry, store: EventStore | None, events: list[dict[str, Any]]) -> Ingested:
     if store is None:
         raise GraphUnavailable("the event store is not open (its file is held by another process); "
                                "see the server log")

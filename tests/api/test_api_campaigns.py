@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import httpx
 import pytest
