@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from neo4j import Driver
-from neo4j.exceptions import ConnectionPoolError, ServiceUnavailable, SessionExpired
+from neo4j.exceptions import ClientError, ConnectionPoolError, ServiceUnavailable, SessionExpired
 
 from graphrec.config import Settings
 from graphrec.store.driver import StoreUnavailable, connect
@@ -112,6 +112,11 @@ class Breaker:
         except _CONNECTIVITY as err:
             self._settle(False)
             raise GraphUnavailable(UNAVAILABLE_MESSAGE) from err
+        except ClientError as err:
+            self._settle(True)
+            if "TransactionTimedOut" in (err.code or ""):  # up, but too slow for this request
+                raise GraphUnavailable("the graph database (Neo4j) did not answer in time; try again shortly") from err
+            raise
         except BaseException:
             self._settle(True)  # Neo4j answered (with an error of the query's own): it is up
             raise
