@@ -171,3 +171,14 @@ def test_naive_timestamps_are_utc() -> None:
     frame["ts"] = frame["ts"].dt.tz_convert(None)
     r = compute_report(campaign(), ASSIGNMENTS, frame, prices=PRICES)
     assert r["variants"]["treatment"]["purchases"] == 4 and r["variants"]["control"]["buyers"] == 2
+
+
+def test_plot_is_written_even_for_an_empty_campaign(tmp_path) -> None:
+    import matplotlib.image as mpimg
+
+    from graphrec.campaigns.plot import plot_report
+
+    for name, r in (("full", report()), ("empty", compute_report(campaign(), ASSIGNMENTS, events().iloc[:0]))):
+        out = plot_report(r, tmp_path / f"{name}.png")
+        height, width = mpimg.imread(out).shape[:2]
+        assert width > 1000 and height > 400, (name, width, height)
