@@ -49,6 +49,8 @@ def plot_report(report: dict[str, Any], out: str | Path) -> Path:
         drawn = bars.bar([x + offset for x in xs], values, width, color=COLORS[variant], label=variant)
         bars.bar_label(drawn, labels=[f"{v:,}" for v in values], fontsize=8, padding=2)
     bars.set_xticks(list(xs), [s.capitalize() for s in STAGES])
+    if top == 1 and not any(funnel[v][s] for v in funnel for s in STAGES):
+        bars.text(1, 1.5, "no events yet", ha="center", color="gray")
     bars.set_yscale("symlog", linthresh=1)
     bars.set_ylim(0, top * 3)
     bars.set_ylabel("events (log scale)")

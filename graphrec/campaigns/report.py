@@ -253,7 +253,8 @@ def compute_report(campaign: Campaign, assignments: pd.DataFrame, events: pd.Dat
         buy_ts = ts[attributed].dt.tz_convert(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
         earliest = pd.Series(buy_ts).groupby(buy_who).min()
         first_buy[earliest.index.to_numpy()] = earliest.to_numpy()
-    last_seen = ts[in_window & member].max() if (in_window & member).any() else start
+    # Up to the last event of the audience (a running campaign), or the whole window when there is none.
+    last_seen = ts[in_window & member].max() if (in_window & member).any() else end
     timeline_end = min(end, max(pd.Timestamp(last_seen), start))
 
     returning = _flags(pc.is_in(user_index, value_set=pa.array([str(u) for u in returning_users], pa.string())))
