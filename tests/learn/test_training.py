@@ -232,8 +232,11 @@ def test_cli_pipeline_on_exported_shop(empty_db, tmp_path):
     assert json.loads(res.stdout)["epochs_run"] == 3
     # Off a terminal (as here), training reports plain lines on stderr unless --no-progress.
     res = runner.invoke(app, ["train", "--snapshot", str(tmp_path / "snap"), "--out", str(tmp_path / "m2"),
-                              "--epochs", "2", "--dim", "8"])
+                              "--epochs", "2", "--dim", "8", "--format", "table"])
     assert res.exit_code == 0, res.output
+    rows = {line.split(" | ")[0].strip(): line for line in res.stdout.splitlines()[2:4]}
+    assert set(rows) == {"validation", "test"}, res.stdout  # a table for people, not JSON
+    assert f"model: {tmp_path / 'm2'}" in res.stderr and "next: graphrec evaluate" in res.stderr
     assert "stops after 10 validations without gain" in res.stderr and "train lightgcn: epoch 1 (at most 2)" in res.stderr
     assert "stopped: epoch maximum" in res.stderr and "\r" not in res.stderr
     res = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m"), "--snapshot", str(tmp_path / "snap"),
