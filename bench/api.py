@@ -252,7 +252,8 @@ async def create_offers_campaign(client: Client, artifact: Any, run: str, size: 
             "category_id": artifact.category_ids[int(np.argmax(counts))],
             "offer": {"kind": "percent_off", "value": 10},
             "start": (now - timedelta(days=1)).isoformat(), "end": (now + timedelta(days=1)).isoformat(),
-            "audience": {"policy": "model", "size": size}, "control_fraction": 0.1,
+            # Buyers stay eligible: a bench graph may have bought the whole category already.
+            "audience": {"policy": "model", "size": size, "exclude_buyers": False}, "control_fraction": 0.1,
             "cap": {"per_user_per_day": 1000}}
     status, body = await client.post("/campaigns", spec)
     if status != 201:
@@ -265,6 +266,8 @@ async def create_offers_campaign(client: Client, artifact: Any, run: str, size: 
         treated += page["user_ids"]
         cursor = page["next_cursor"]
         if cursor is None:
+            if not treated:
+                raise SystemExit(f"campaign {campaign_id} has no treatment users (does the model know the users?)")
             return campaign_id, treated
 
 

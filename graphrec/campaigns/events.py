@@ -98,6 +98,9 @@ class EventStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._con = duckdb.connect(str(self.path))
         self._con.execute("SET TimeZone = 'UTC'")
+        # One thread: batches are small, and on a small machine DuckDB's worker threads would take
+        # cores from the API's event loop (the offers hot path) for no gain.
+        self._con.execute("SET threads = 1")
         self._con.execute(_SCHEMA)
         self._lock = threading.Lock()
         # Held while pending purchases go to Neo4j: two batches must not write the same pending
@@ -252,13 +255,15 @@ class EventStore:
         """Append served offers (one bulk insert, committed when it returns)."""
         if not served:
             return
-        frame = pd.DataFrame({
-            "user_id": [s.user_id for s in served], "campaign_id": [s.campaign_id for s in served],
-            "product_id": [s.product_id for s in served], "day": [s.day for s in served],
-            "served_at": pd.to_datetime([s.served_at for s in served], utc=True),
+        table = pa.table({
+            "user_id": pa.array([s.user_id for s in served], pa.string()),
+            "campaign_id": pa.array([s.campaign_id for s in served], pa.string()),
+            "product_id": pa.array([s.product_id for s in served], pa.string()),
+            "day": pa.array([s.day for s in served], pa.date32()),
+            "served_at": pa.array([s.served_at for s in served], pa.timestamp("us", tz="UTC")),
         })
         with self._lock:
-            self._con.register("served", frame)
+            self._con.register("served", table)
             try:
                 self._con.execute("INSERT INTO served_offers SELECT user_id, campaign_id, product_id, day, "
                                   "served_at FROM served").fetchall()
