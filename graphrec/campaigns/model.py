@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Variant = Literal["treatment", "control"]
 VARIANTS: tuple[Variant, ...] = ("treatment", "control")
@@ -66,7 +66,7 @@ class CampaignSpec(_Strict):
     campaign_id: CampaignId
     name: str = Field(min_length=1, max_length=500)
     products: list[ProductId] = Field(default_factory=list, max_length=10_000)
-    category_id: ProductId | None = None
+    category_id: ProductId | None = Field(None, validate_default=True)
     offer: Offer
     start: datetime
     end: datetime
@@ -74,23 +74,31 @@ class CampaignSpec(_Strict):
     control_fraction: float = Field(0.1, ge=0.0, le=0.5)
     cap: Cap = Field(default_factory=Cap)
 
-    @field_validator("start", "end")
+    # Field validators rather than one model validator, so that an error names its field.
+    @field_validator("start")
     @classmethod
-    def _to_utc(cls, value: datetime) -> datetime:
+    def _start_utc(cls, value: datetime) -> datetime:
         return _utc(value)
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        value, start = _utc(value), info.data.get("start")
+        if start is not None and value <= start:
+            raise ValueError("end must be after start")
+        return value
 
     @field_validator("products")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
 
-    @model_validator(mode="after")
-    def _check(self) -> "CampaignSpec":
-        if not self.products and self.category_id is None:
+    @field_validator("category_id")
+    @classmethod
+    def _something_promoted(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and "products" in info.data and not info.data["products"]:
             raise ValueError("give products, category_id or both")
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
-        return self
+        return value
 
     def active(self, at: datetime) -> bool:
         """Inside [start, end)."""

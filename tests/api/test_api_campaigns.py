@@ -101,6 +101,8 @@ def test_create_refuses_duplicates_and_unknown_references(server):
     assert r.status_code == 422 and r.json()["field"] == "products[1]"
     r = server.client.post("/campaigns", json=spec(campaign_id="y", control_fraction=0.9))
     assert r.status_code == 422 and r.json()["field"] == "control_fraction"
+    r = server.client.post("/campaigns", json=spec(campaign_id="z", end=spec()["start"]))
+    assert r.status_code == 422 and r.json()["field"] == "end"
     assert [c["campaign_id"] for c in server.client.get("/campaigns").json()["campaigns"]] == ["rock"]
 
 

@@ -76,3 +76,13 @@ def test_campaign_round_trips_through_json():
     again = Campaign.model_validate_json(c.model_dump_json())
     assert again == c and c.active(datetime(2026, 3, 5, tzinfo=timezone.utc))
     assert not c.active(datetime(2026, 4, 1, tzinfo=timezone.utc))
+
+
+def test_errors_name_their_field():
+    with pytest.raises(ValidationError) as err:
+        CampaignSpec(**spec(end="2026-02-01T00:00:00Z"))
+    assert [e["loc"] for e in err.value.errors()] == [("end",)]
+    with pytest.raises(ValidationError) as err:
+        CampaignSpec(**spec(products=[]))
+    assert [e["loc"] for e in err.value.errors()] == [("category_id",)]
+    assert CampaignSpec(**spec(products=[], category_id="c1")).category_id == "c1"
