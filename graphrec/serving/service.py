@@ -24,6 +24,7 @@ working and graph operations raise :class:`GraphUnavailable`.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import threading
@@ -46,6 +47,10 @@ from graphrec.serving.promos import Promo, friends_bought
 from graphrec.serving.recommender import Filters, Recommender, Scored
 
 log = logging.getLogger("graphrec.serving")
+# load_index freezes the heap (gc.freeze). Frozen objects are never collected, not even by the
+# interpreter's last collection at exit, so module objects in cycles (DuckDB's nanobind types) outlive
+# it and nanobind prints ~40 "leaked" lines after every serving process or test run. Thaw first.
+atexit.register(gc.unfreeze)
 
 # While Neo4j is down, try to (re)load the index at most this often, not on every request.
 RELOAD_BACKOFF_S = 5.0
@@ -159,7 +164,7 @@ class Service:
         # The index is millions of long-lived objects; a full GC pass over them costs tens of
         # milliseconds, every few thousand requests. Freezing moves them out of GC's sight.
         gc.collect()
-        gc.freeze()
+        gc.freeze()  # thawed at exit (see the atexit line at the top)
         log.info("graph index loaded (generation %d): %s", state.generation, index.counts())
         return index
 
