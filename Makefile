@@ -38,6 +38,7 @@ demo: install neo4j-start
 	$(BIN)/graphrec train --snapshot $(WORK)/snapshot --model $(MODEL) --out $(WORK)/model-$(MODEL)
 	$(BIN)/graphrec evaluate --model $(WORK)/model-$(MODEL) --snapshot $(WORK)/snapshot --plot $(WORK)/curves.png
 	$(BIN)/graphrec serve --model $(WORK)/model-$(MODEL) --check
+	$(BIN)/python examples/campaign_demo.py --model $(WORK)/model-$(MODEL) --out $(WORK)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

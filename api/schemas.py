@@ -310,8 +310,8 @@ class EventIn(Strict):
     user_id: Id
     product_id: Id
     campaign_id: Id | None = Field(None, description="Required for impression and click")
-    ts: datetime = Field(description="ISO 8601; naive means UTC")
-    value: float | None = Field(None, description="Order value (purchase: required, >= 0)")
+    ts: Timestamp = Field(description="ISO 8601; naive means UTC; years 0001-9999")
+    value: Price | None = Field(None, description="Order value (purchase: required; finite, >= 0)")
 
 
 class EventsIn(Strict):
