@@ -122,6 +122,11 @@ def main() -> None:
                     return users
 
         treated, control = audience("treatment"), audience("control")
+        def when(event_id: str) -> str:
+            """Spread the events over the hour the campaign has run (deterministically)."""
+            h = int(hashlib.sha256(event_id.encode()).hexdigest(), 16)
+            return (now - timedelta(seconds=60 + h % 3400)).isoformat()
+
         events, shown = [], None
         for user in treated:
             body = check(api.get(f"/users/{user}/offers", params={"k": 3}))
@@ -129,9 +134,9 @@ def main() -> None:
                 shown = shown or (user, offer)
                 eid = f"{campaign_id}:{user}:{offer['product_id']}"
                 events.append({"event_id": eid + ":imp", "type": "impression", "user_id": user,
-                               "product_id": offer["product_id"], "campaign_id": campaign_id, "ts": now.isoformat()})
+                               "product_id": offer["product_id"], "campaign_id": campaign_id, "ts": when(eid)})
                 if int(hashlib.sha256(eid.encode()).hexdigest(), 16) % 3 == 0:
-                    events.append({**events[-1], "event_id": eid + ":click", "type": "click"})
+                    events.append({**events[-1], "event_id": eid + ":click", "type": "click", "ts": when(eid + "c")})
         if shown:
             user, offer = shown
             print(f"\noffer for {user}: {offer.get('name') or offer['product_id']}")
@@ -139,7 +144,7 @@ def main() -> None:
                 print(f"  - {exp['text']}")
         for user, product in held_out_buyers(category[0][0], treated + control):
             events.append({"event_id": f"{campaign_id}:{user}:{product}:buy", "type": "purchase", "user_id": user,
-                           "product_id": product, "ts": now.isoformat(), "value": 9.99})
+                           "product_id": product, "ts": when(f"{user}:{product}"), "value": 9.99})
         for start in range(0, len(events), 1000):
             check(api.post("/events", json={"events": events[start:start + 1000]}))
         again = check(api.post("/events", json={"events": events[:1000]}))
