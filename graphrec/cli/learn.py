@@ -157,9 +157,9 @@ class TrainProgress:
         return ", ".join(parts)
 
     def _emit(self, text: str, final: bool) -> None:
-        if self.live:
+        if self.live:  # a line rewritten in place must fit the terminal; a final one is printed whole
             width = shutil.get_terminal_size((120, 20)).columns - 1
-            self.stream.write("\r" + text[:width] + "\x1b[K" + ("\n" if final else ""))
+            self.stream.write("\r" + (text if final else text[:width]) + "\x1b[K" + ("\n" if final else ""))
             self.open_line = not final
         else:
             self.stream.write(text + "\n")
