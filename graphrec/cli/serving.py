@@ -117,7 +117,7 @@ def _print_check(answer: dict, model: Path, ctx: typer.Context) -> None:
     typer.echo(f"model: {m.get('kind')} (snapshot {m.get('snapshot_id')}, {m.get('users', 0):,} users, "
                f"{m.get('products', 0):,} products)")
     if graph:
-        typer.echo("graph: " + ", ".join(f"{v:,} {k}" if isinstance(v, int) else f"{k} {v}"
+        typer.echo("graph: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" if isinstance(v, int) else f"{k} {v}"
                                          for k, v in graph.items()))
     recs = answer.get("recommendations")
     if isinstance(recs, dict) and "items" in recs:
