@@ -270,7 +270,9 @@ _LOCK_WAIT_S = 2.0
 _LOCK_BUSY = ("LockClientStopped", "TransactionTimedOut", "Terminated", "LockAcquisitionTimeout")
 # What two sessions creating the same schema rule at once can get: retry, it exists by then.
 _SCHEMA_RACE = ("EquivalentSchemaRuleAlreadyExists", "ConstraintAlreadyExists", "IndexAlreadyExists",
-                "DeadlockDetected", "ConstraintCreationFailed")
+                "DeadlockDetected", "ConstraintCreationFailed",
+                # db.awaitIndexes while the other session's index is still being created
+                "ProcedureCallFailed")
 
 
 class LoadInProgress(RuntimeError):

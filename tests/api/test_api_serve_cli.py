@@ -38,7 +38,8 @@ def test_graphrec_serve_answers_and_stops(shop_db, shop_artifact, neo4j_settings
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.3)
         assert health["graph_loaded"] and health["model"]["kind"] == "svd-test"
-        r = httpx.get(f"http://127.0.0.1:{port}/users/u00/recommendations", params={"k": 3})
+        r = httpx.get(f"http://127.0.0.1:{port}/users/u00/recommendations", params={"k": 3},
+                      headers={"X-API-Key": "k" * 20})
         assert r.status_code == 200 and len(r.json()["items"]) == 3
     finally:
         proc.terminate()

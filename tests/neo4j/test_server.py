@@ -70,7 +70,7 @@ def test_external_uri_is_used_and_start_is_refused(neo4j_settings):
 
     env.update(NEO4J_URI=neo4j_uri(neo4j_settings), NEO4J_USER="neo4j",
                NEO4J_PASSWORD=neo4j_settings.neo4j_password.get_secret_value())
-    out = graphrec(env, "query", "RETURN 40 + $n AS v", "-p", "n=2", "--format", "csv")
+    out = graphrec(env, "query", "RETURN 40 + $n AS v", "-p", "n:int=2", "--format", "csv")
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["v", "42"]
     refused = graphrec(env, "neo4j", "start")
