@@ -6,16 +6,14 @@ The measurement commands (report, simulate, backtest) add themselves to :data:`c
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from pydantic import ValidationError
 
-from graphrec.cli.app import app, connected, fail, print_json, settings_of
+from graphrec.cli.app import FormatOpt, app, connected, fail, print_json, settings_of, wants_table
 
 campaign_app = typer.Typer(
     name="campaign",
@@ -25,17 +23,6 @@ campaign_app = typer.Typer(
 app.add_typer(campaign_app, name="campaign")
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-
-
-FormatOption = Annotated[Optional[Format], typer.Option(
-    "--format", "-f", help="table or json (default: a table on a terminal, JSON when piped).")]
-
-
-def _table(fmt: Format | None) -> bool:
-    return sys.stdout.isatty() if fmt is None else fmt is Format.table
 
 
 def _json(campaign: Any) -> dict[str, Any]:
@@ -68,7 +55,7 @@ def create(
                                        exists=True, dir_okay=False, readable=True)],
     model: Annotated[Optional[Path], typer.Option(
         "--model", help="Model artifact directory (needed by the 'model' audience policy).")] = None,
-    fmt: FormatOption = None,
+    fmt: FormatOpt = None,
 ) -> None:
     """Create a campaign: choose its audience, split it into treatment/control, store it in Neo4j."""
     from graphrec.artifact import Artifact, ArtifactError
@@ -102,20 +89,20 @@ def create(
             fail(str(err))
     typer.echo(f"created campaign {campaign.campaign_id}: {campaign.counts.get('treatment', 0)} treatment, "
                f"{campaign.counts.get('control', 0)} control", err=True)
-    if _table(fmt):
+    if wants_table(fmt):
         typer.echo(_summary(campaign))
     else:
         print_json(_json(campaign))
 
 
 @campaign_app.command("list")
-def list_cmd(ctx: typer.Context, fmt: FormatOption = None) -> None:
+def list_cmd(ctx: typer.Context, fmt: FormatOpt = None) -> None:
     """Every campaign, newest first."""
     from graphrec.campaigns.store import list_campaigns
 
     with connected(ctx) as driver:
         campaigns = list_campaigns(driver, database=settings_of(ctx).neo4j_database)
-    if not _table(fmt):
+    if not wants_table(fmt):
         print_json({"campaigns": [_json(c) for c in campaigns]})
         return
     if not campaigns:
@@ -132,7 +119,7 @@ def list_cmd(ctx: typer.Context, fmt: FormatOption = None) -> None:
 
 @campaign_app.command("show")
 def show(ctx: typer.Context, campaign_id: Annotated[str, typer.Argument(help="The campaign id.")],
-         fmt: FormatOption = None) -> None:
+         fmt: FormatOpt = None) -> None:
     """One campaign: what it promotes, its offer, window, audience and split."""
     from graphrec.campaigns.store import UnknownCampaign, get_campaign
 
@@ -141,7 +128,7 @@ def show(ctx: typer.Context, campaign_id: Annotated[str, typer.Argument(help="Th
             campaign = get_campaign(driver, campaign_id, database=settings_of(ctx).neo4j_database)
         except UnknownCampaign as err:
             fail(err.message)
-    if _table(fmt):
+    if wants_table(fmt):
         typer.echo(_summary(campaign))
     else:
         print_json(_json(campaign))

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from graphrec.cli.app import connected, fail, print_json, settings_of
+from graphrec.cli.app import Format, connected, fail, print_json, settings_of
 from graphrec.cli.campaign import campaign_app
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
 
 
 def _pct(x: float | None) -> str:
