@@ -73,10 +73,6 @@ class Breaker:
         self._lock = threading.Lock()
         self.rejected = 0  # calls answered "unavailable" without touching Neo4j (for tests and /health)
 
-    @property
-    def is_open(self) -> bool:
-        return self._open_until > 0.0
-
     def _admit(self) -> bool:
         """May this call reach Neo4j? True also makes it the probe of a half-open breaker."""
         with self._lock:
