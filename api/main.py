@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.routes import campaigns, events, offers, reports
-from api.routes import coldstart, graph, health, privacy, promos, recommendations
+from api.routes import browse, coldstart, graph, health, privacy, promos, recommendations, ui
 from graphrec import __version__
 from graphrec.campaigns.events import EventStore
 from graphrec.campaigns.offers import Caps
@@ -43,7 +43,9 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
     ``refresh_s`` > 0 re-reads the in-memory graph index that often, for graphs that also change
     behind the service's back (a new ``graphrec load``); its own writes never need it."""
     limit_blas_threads(1)
-    service = service or Service.open(settings, artifact_path)
+    # A service that refreshes reads the graph in a child process: reloads then cost requests
+    # almost nothing (see graphrec.serving.reader).
+    service = service or Service.open(settings, artifact_path, read_in_process=refresh_s > 0)
     # Promotions: campaigns in memory (the offers path never waits on Neo4j), the DuckDB event log
     # and the per-user-per-day offer counter over it.
     campaign_registry = Registry()
@@ -78,6 +80,7 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
         description="Recommendations with explanatory graph paths, live cold start, friends-bought "
                     "promotions and read-only analyst queries over the GraphRec Neo4j graph.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # /docs is served from local files (api.routes.ui); no ReDoc
     )
     app.state.settings = settings
     app.state.service = service
@@ -92,8 +95,10 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
                                                       registry=campaign_registry)}
     errors.install(app)
     app.add_middleware(events.BodyLimits, max_bytes=max_body_bytes)  # /events allows larger batches
-    for module in (health, recommendations, promos, coldstart, graph, privacy, campaigns, offers, events, reports):
+    for module in (health, recommendations, promos, coldstart, graph, privacy, campaigns, offers, events, reports,
+                   browse):
         app.include_router(module.router)
+    ui.install(app)  # the /ui dashboard and the offline /docs
     log.info("serving model %s (%s) from %s; %s", service.artifact.model, service.artifact.snapshot_id,
              artifact_path, "API keys configured" if app.state.keys.configured else
              "no API keys configured: reads are open, every write and analyst query is refused")

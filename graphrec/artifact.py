@@ -91,7 +91,7 @@ class Artifact:
     def pseudonym_fingerprint(self) -> str | None:
         return self.manifest.get("pseudonym_key_fingerprint") if self.pseudonymised else None
 
-    def reveal_user_ids(self, real_ids: Iterable[str]) -> int:
+    def reveal_user_ids(self, real_ids: Iterable[str], *, keep_revealed: bool = False) -> int:
         """Label rows by real id where known; returns how many rows carry a real id.
 
         For a pseudonymised artifact loaded with its key, the rows whose pseudonym is that of one of
@@ -99,10 +99,12 @@ class Artifact:
         their pseudonym. Code that names users by row (similar users in explanations) needs this;
         lookups by id (``user_index``) do not. ``user_ids`` is replaced, never mutated in place, so
         a reader sees the old list or the new one. A plain artifact already names rows by real id.
+        ``keep_revealed`` adds to the ids revealed before instead of starting from the pseudonyms
+        (users who arrived in the graph since; the return value then counts only ``real_ids``).
         """
         if self._pseudonyms is None:
             return 0 if self.pseudonymised else len(self.user_ids)
-        ids = list(self._pseudonyms)
+        ids = list(self.user_ids if keep_revealed else self._pseudonyms)
         found = 0
         for real in real_ids:
             row = self.user_index.get(real)

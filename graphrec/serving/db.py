@@ -51,7 +51,7 @@ def open_driver(settings: Settings) -> Driver | None:
 UNAVAILABLE_MESSAGE = "the graph database (Neo4j) is unavailable right now; try again later"
 
 
-_CONNECTIVITY = (ServiceUnavailable, SessionExpired, StoreUnavailable, OSError)
+CONNECTIVITY = (ServiceUnavailable, SessionExpired, StoreUnavailable, OSError)
 
 
 class Breaker:
@@ -105,7 +105,7 @@ class Breaker:
         except ConnectionPoolError as err:  # up, but every pooled connection is busy: not an outage
             self._settle(True)
             raise GraphUnavailable("the graph database (Neo4j) is too busy right now; try again shortly") from err
-        except _CONNECTIVITY as err:
+        except CONNECTIVITY as err:
             self._settle(False)
             raise GraphUnavailable(UNAVAILABLE_MESSAGE) from err
         except ClientError as err:

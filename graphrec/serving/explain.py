@@ -88,7 +88,7 @@ class Explainer:
 
     def _pick_user(self, candidates: set[str]) -> str:
         """Named users first (a name reads better), then by id: deterministic."""
-        named = candidates & self.index.named_users
+        named = {u for u in candidates if self.index.user_names.get(u)}
         return min(named or candidates)
 
     def explain(self, user_id: str, user_vector: np.ndarray | None,

@@ -13,11 +13,19 @@ because a published index is only ever changed copy-on-write: a live write repla
 or dict with a new one that has the edge (one atomic store under the GIL) and never mutates a
 container a reader may be iterating. Only :meth:`GraphIndex.load`, before the index is shared,
 fills containers in place. Writers are serialised by the service; readers never wait.
+
+Reloads hand over differences: every field is keyed by a user, a product or a category
+(:data:`FIELDS`), so :func:`diff` of two reads is the keys whose values differ, and
+:meth:`GraphIndex.updated` applies one to a copy of the serving index. The reader that computes it
+(:mod:`graphrec.serving.reader`) may run in another process: then the service's own interpreter
+only copies the top-level dicts and applies what changed, and a reload stops costing requests the
+GIL for the whole re-read. Entities that live writes touched since the last reload (``dirty``) are
+always sent, so the result equals the new read wherever the graph or a write changed something.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
@@ -78,7 +86,6 @@ class GraphIndex:
     Read with ``.get``: the containers are plain dicts (a defaultdict would insert on a read)."""
 
     user_names: dict[str, str | None] = field(default_factory=dict)
-    named_users: frozenset[str] = frozenset()  # users with a name: preferred in texts
     product_names: dict[str, str | None] = field(default_factory=dict)
     product_prices: dict[str, float | None] = field(default_factory=dict)
     product_categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -89,14 +96,18 @@ class GraphIndex:
     buyers: dict[str, frozenset[str]] = field(default_factory=dict)
     # VIEWED / RATED products: evidence for fold-in, never excluded from recommendations.
     touched: dict[str, frozenset[str]] = field(default_factory=dict)
-    # FRIEND is stored once per pair; ``friend_edges`` keeps the stored direction for paths.
+    # FRIEND either way; ``friend_out`` keeps the stored direction (start -> ends) for paths.
     friends: dict[str, frozenset[str]] = field(default_factory=dict)
-    friend_edges: frozenset[tuple[str, str]] = frozenset()
+    friend_out: dict[str, frozenset[str]] = field(default_factory=dict)
     follows: dict[str, frozenset[str]] = field(default_factory=dict)
     interests: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Per user, bumped by every live change of their evidence (after the change): a vector cached
     # with an older stamp is stale. Absent = 0 = as loaded.
     versions: dict[str, int] = field(default_factory=dict)
+    # Entities live writes changed since the last reload began (``("user", id)`` ...): the next
+    # reload sends their fields whatever the reader's previous read said. Writers only, under
+    # the service's mirror lock.
+    dirty: set[tuple[str, str]] = field(default_factory=set)
     loaded: bool = False
 
     # -- loading (private: the index is not shared yet, containers are filled in place) ----------
@@ -106,8 +117,6 @@ class GraphIndex:
         cats: dict[str, set[str]] = {}
         buyers: dict[str, set[str]] = {}
         friends: dict[str, set[str]] = {}
-        edges: set[tuple[str, str]] = set()
-        named: set[str] = set()
         index = cls()
         with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
             for rec in session.run(_CATEGORIES):
@@ -120,16 +129,15 @@ class GraphIndex:
             for rec in session.run(_USERS):
                 uid = rec["id"]
                 index.user_names[uid] = rec["name"]
-                if rec["name"]:
-                    named.add(uid)
                 if rec["bought"]:
                     index.bought[uid] = {pid: epoch_seconds(ts) for pid, ts in rec["bought"]}
                     for pid in index.bought[uid]:
                         buyers.setdefault(pid, set()).add(uid)
                 if rec["touched"]:
                     index.touched[uid] = frozenset(rec["touched"])
+                if rec["friends_out"]:
+                    index.friend_out[uid] = frozenset(rec["friends_out"])
                 for fid in rec["friends_out"]:
-                    edges.add((uid, fid))
                     friends.setdefault(uid, set()).add(fid)
                     friends.setdefault(fid, set()).add(uid)
                 if rec["follows"]:
@@ -139,8 +147,6 @@ class GraphIndex:
         index.category_products = {c: frozenset(v) for c, v in cats.items()}
         index.buyers = {p: frozenset(v) for p, v in buyers.items()}
         index.friends = {u: frozenset(v) for u, v in friends.items()}
-        index.friend_edges = frozenset(edges)
-        index.named_users = frozenset(named)
         index.loaded = True
         return index
 
@@ -151,21 +157,23 @@ class GraphIndex:
 
     # -- live mirroring, copy-on-write (called after the matching write committed in Neo4j) ------
     def _bump(self, *users: str) -> None:
+        """The users' evidence changed: new stamps, and the next reload sends their fields."""
         for uid in users:
             self.versions[uid] = self.versions.get(uid, 0) + 1
+            self.dirty.add(("user", uid))
 
     def add_user(self, uid: str, name: str | None, interests: Iterable[str] = ()) -> None:
         self.user_names[uid] = name
-        if name:
-            self.named_users = self.named_users | {uid}
         if interests:
             self.interests[uid] = tuple(interests)
         self._bump(uid)
 
     def add_product(self, pid: str, name: str | None, price: float | None, categories: Iterable[str]) -> None:
         self._set_product(pid, name, price, categories)
+        self.dirty.add(("product", pid))
         for cat in self.product_categories[pid]:
             self.category_products[cat] = self.category_products.get(cat, frozenset()) | {pid}
+            self.dirty.add(("category", cat))
 
     def add_interactions(self, rows: Iterable[tuple[str, str, str, float | None]]) -> None:
         """``(user, product, relationship type, ts)`` rows; one copy per touched container."""
@@ -182,6 +190,7 @@ class GraphIndex:
             self.bought[uid] = {**self.bought.get(uid, {}), **new}
         for pid, new in buyers.items():
             self.buyers[pid] = self.buyers.get(pid, frozenset()) | new
+            self.dirty.add(("product", pid))
         for uid, new in touched.items():
             self.touched[uid] = self.touched.get(uid, frozenset()) | new
         self._bump(*(bought.keys() | touched.keys()))
@@ -191,7 +200,7 @@ class GraphIndex:
 
     def add_friend(self, start: str, end: str) -> None:
         """A FRIEND edge stored as ``(start)-[:FRIEND]->(end)``."""
-        self.friend_edges = self.friend_edges | {(start, end)}
+        self.friend_out[start] = self.friend_out.get(start, frozenset()) | {end}
         self.friends[start] = self.friends.get(start, frozenset()) | {end}
         self.friends[end] = self.friends.get(end, frozenset()) | {start}
         self._bump(start, end)
@@ -204,20 +213,38 @@ class GraphIndex:
         """Erase a user (after DETACH DELETE committed): every relation that names them."""
         for pid in self.bought.pop(uid, {}):
             self.buyers[pid] = self.buyers.get(pid, frozenset()) - {uid}
+            self.dirty.add(("product", pid))
         self.touched.pop(uid, None)
+        self.friend_out.pop(uid, None)
         for other in self.friends.pop(uid, frozenset()):
             self.friends[other] = self.friends.get(other, frozenset()) - {uid}
+            if uid in self.friend_out.get(other, ()):
+                self.friend_out[other] = self.friend_out[other] - {uid}
             self._bump(other)
-        self.friend_edges = frozenset(e for e in self.friend_edges if uid not in e)
         self.follows.pop(uid, None)
         for other, targets in list(self.follows.items()):
             if uid in targets:
                 self.follows[other] = targets - {uid}
                 self._bump(other)
         self.interests.pop(uid, None)
-        self.named_users = self.named_users - {uid}
         self.user_names.pop(uid, None)
         self._bump(uid)
+
+    # -- reloading: differences between two reads ---------------------------------------------------
+    def updated(self, changes: "IndexDiff") -> "GraphIndex":
+        """A new index: this one's contents with ``changes`` applied, stamps bumped for every user
+        whose evidence changed. This index is not modified (requests may be reading it)."""
+        new = replace(self, versions=dict(self.versions), dirty=set(), loaded=True,
+                      **{name: dict(getattr(self, name)) for name in FIELD_KIND})
+        for name, values in changes.changed.items():
+            getattr(new, name).update(values)
+        for name, keys in changes.deleted.items():
+            container = getattr(new, name)
+            for key in keys:
+                container.pop(key, None)
+        for uid in changes.users_with_new_evidence():
+            new.versions[uid] = new.versions.get(uid, 0) + 1
+        return new
 
     # -- reading ------------------------------------------------------------------------------
     def has_user(self, uid: str) -> bool:
@@ -232,7 +259,7 @@ class GraphIndex:
 
     def friend_direction(self, a: str, b: str) -> str:
         """Direction of the stored FRIEND edge between a and b, seen from a: "out" or "in"."""
-        return "out" if (a, b) in self.friend_edges else "in"
+        return "out" if b in self.friend_out.get(a, ()) else "in"
 
     def user_label(self, uid: str) -> str:
         name = self.user_names.get(uid)
@@ -260,6 +287,59 @@ class GraphIndex:
             "products": len(self.product_names),
             "categories": len(self.category_names),
             "bought": sum(len(b) for b in list(self.bought.values())),
-            "friend_pairs": len(self.friend_edges),
+            "friend_pairs": sum(len(f) for f in list(self.friend_out.values())),
             "follows": sum(len(f) for f in list(self.follows.values())),
         }
+
+
+# Every field of the index and the kind of entity its keys are: what a reload compares and sends.
+FIELD_KIND: dict[str, str] = {
+    "user_names": "user", "bought": "user", "touched": "user", "friends": "user", "friend_out": "user",
+    "follows": "user", "interests": "user",
+    "product_names": "product", "product_prices": "product", "product_categories": "product", "buyers": "product",
+    "category_names": "category", "category_products": "category",
+}
+# Fields that are a user's evidence for fold-in: a change re-stamps the user (cached vector stale).
+EVIDENCE = ("bought", "touched", "friends", "follows", "interests")
+
+
+@dataclass
+class IndexDiff:
+    """What changed between two reads, per field: new values by key, and keys that are gone."""
+
+    changed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted: dict[str, list[str]] = field(default_factory=dict)
+
+    def keys(self, name: str) -> set[str]:
+        """Keys of one field that changed or went."""
+        return set(self.changed.get(name, ())) | set(self.deleted.get(name, ()))
+
+    def users_with_new_evidence(self) -> set[str]:
+        return set().union(*(self.keys(name) for name in EVIDENCE))
+
+    def size(self) -> int:
+        return sum(map(len, self.changed.values())) + sum(map(len, self.deleted.values()))
+
+
+def diff(old: GraphIndex, new: GraphIndex, dirty: Iterable[tuple[str, str]] = ()) -> IndexDiff:
+    """The changes that turn ``old`` into ``new``, plus the current value (or absence) in ``new`` of
+    every field of the ``dirty`` entities, whatever ``old`` said (the serving copy may differ there)."""
+    forced: dict[str, set[str]] = {"user": set(), "product": set(), "category": set()}
+    for kind, key in dirty:
+        forced[kind].add(key)
+    out = IndexDiff()
+    for name, kind in FIELD_KIND.items():
+        before, after = getattr(old, name), getattr(new, name)
+        missing = object()
+        changed = {k: v for k, v in after.items() if before.get(k, missing) != v}
+        deleted = [k for k in before if k not in after]
+        for key in forced[kind]:
+            if key in after:
+                changed[key] = after[key]
+            elif key not in before:  # absent in both reads, maybe present in the serving copy
+                deleted.append(key)
+        if changed:
+            out.changed[name] = changed
+        if deleted:
+            out.deleted[name] = deleted
+    return out

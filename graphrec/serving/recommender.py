@@ -105,8 +105,10 @@ class Recommender:
         rank[np.asarray(order, dtype=np.int64)] = np.arange(n)
         return rank
 
-    def set_product_attributes(self, product_id: str, price: float | None, categories: Iterable[str]) -> None:
-        """Record graph attributes (price, categories) of a product the model knows."""
+    def set_product_attributes(self, product_id: str, price: float | None, categories: Iterable[str],
+                               removed: Iterable[str] = ()) -> None:
+        """Record graph attributes (price, categories; ``removed``: categories it left) of a product
+        the model knows."""
         row = self.product_rows.get(product_id)
         if row is None:
             return
@@ -116,6 +118,10 @@ class Recommender:
             rows = self._category_rows.get(c, frozenset())
             if row not in rows:
                 self._category_rows[c] = rows | {row}
+        for c in removed:
+            rows = self._category_rows.get(c, frozenset())
+            if row in rows:
+                self._category_rows[c] = rows - {row}
 
     def add_product(self, product_id: str, categories: Sequence[str], price: float | None,
                     buyers: Sequence[str] = ()) -> int:

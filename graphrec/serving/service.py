@@ -42,8 +42,9 @@ from graphrec.config import Settings
 from graphrec.serving import writes
 from graphrec.serving.db import Breaker, GraphUnavailable, open_driver
 from graphrec.serving.explain import Explainer, Explanation
-from graphrec.serving.graph_index import GraphIndex, epoch_seconds
+from graphrec.serving.graph_index import GraphIndex, IndexDiff, epoch_seconds
 from graphrec.serving.promos import Promo, friends_bought
+from graphrec.serving.reader import GraphReader, ProcessReader, ReaderFailed, ThreadReader, Update
 from graphrec.serving.recommender import Filters, Recommender, Scored
 
 log = logging.getLogger("graphrec.serving")
@@ -93,14 +94,17 @@ class ServingState:
     recommender: Recommender
     generation: int
     loaded_at: float
+    read: int = 0  # the reader's read the index is built on (0: none)
 
 
 class Service:
-    def __init__(self, settings: Settings, artifact: Artifact, driver: Driver | None) -> None:
+    def __init__(self, settings: Settings, artifact: Artifact, driver: Driver | None,
+                 reader: GraphReader | None = None) -> None:
         self.settings = settings
         self.artifact = artifact
         self.driver = driver
         self.breaker = Breaker(driver)
+        self.reader = reader or ThreadReader()
         self.state = ServingState(GraphIndex(), Recommender(artifact), 0, time.monotonic())
         self._mirror_lock = threading.Lock()  # serialises in-memory mirroring, never held over I/O
         self._reload_lock = threading.Lock()  # single flight
@@ -113,14 +117,19 @@ class Service:
         self.started_at = datetime.now(timezone.utc)
 
     @classmethod
-    def open(cls, settings: Settings, artifact_path: str | Path, load_graph: bool = True) -> "Service":
+    def open(cls, settings: Settings, artifact_path: str | Path, load_graph: bool = True,
+             read_in_process: bool = False) -> "Service":
+        """``read_in_process``: (re)read the graph in a child process (for services that refresh
+        on a schedule: a reload then costs requests almost nothing; see :mod:`graphrec.serving.reader`)."""
         artifact = Artifact.load(artifact_path, pseudonym_key=settings.pseudonym_key, real_ids=True)
-        service = cls(settings, artifact, open_driver(settings))
+        reader = ProcessReader(settings) if read_in_process else ThreadReader()
+        service = cls(settings, artifact, open_driver(settings), reader)
         if load_graph:
             service.try_load_index()
         return service
 
     def close(self) -> None:
+        self.reader.close()
         if self.driver is not None:
             self.driver.close()
 
@@ -142,7 +151,9 @@ class Service:
         """(Re)read the graph into a new state and publish it; raises GraphUnavailable.
 
         Single flight: a caller that arrives while a reload runs waits for that one and returns its
-        result instead of reading the graph a second time."""
+        result instead of reading the graph a second time. The new state shares the recommender
+        and applies only what changed since the reader's previous read, unless the reader sends a
+        whole read (the first time, or after a failure): then everything is rebuilt."""
         generation = self.state.generation
         with self._reload_lock:
             if self.state.generation != generation and self.state.index.loaded:
@@ -150,34 +161,52 @@ class Service:
             self._last_attempt = time.monotonic()
             with self._mirror_lock:
                 self._journal = []
+                current = self.state
+                dirty = set(current.index.dirty)
             try:
-                # No automatic collections while millions of new objects are created: each one
-                # would walk the whole growing index with the GIL held, stalling requests.
+                # No automatic collections while many new objects are created: each one would
+                # walk the whole growing index with the GIL held, stalling requests.
                 gc.disable()
                 try:
                     with self.breaker.call() as driver:
-                        index = GraphIndex.load(driver, self.database)
-                    state = self._build_state(index)
+                        update = self.reader.read(driver, self.database, current.read if current.index.loaded else 0,
+                                                  dirty)
+                    if update.changes is None:
+                        state, apply = self._build_state(update), None
+                    else:
+                        state = ServingState(current.index.updated(update.changes), current.recommender,
+                                             current.generation + 1, time.monotonic(), update.read)
+                        apply = update.changes
                 finally:
                     gc.enable()
                 with self._mirror_lock:
+                    if apply is not None:  # the shared recommender is changed under the writers' lock
+                        self._update_recommender(state.recommender, current.index, state.index, apply)
                     for mirror in self._journal:
                         mirror(state)
                     self.state = state
+            except ReaderFailed as err:
+                log.error("reading the graph failed: %s", err)
+                raise GraphUnavailable("the graph could not be read; the service keeps its previous "
+                                       "state (see its log)") from None
             finally:
                 with self._mirror_lock:
                     self._journal = None
-        # The index is millions of long-lived objects; a full GC pass over them costs tens to
-        # hundreds of milliseconds with the GIL held, i.e. a stall of every request. Freezing moves
-        # them out of the collector's sight (cheap: no pass over the heap, unlike gc.collect, which
-        # stalled requests on every reload). An old state's objects are still freed by refcount.
+        # The index is many long-lived objects; a full GC pass over them costs tens to hundreds of
+        # milliseconds with the GIL held, i.e. a stall of every request. Freezing moves them out of
+        # the collector's sight (cheap: no pass over the heap, unlike gc.collect, which stalled
+        # requests on every reload). An old state's objects are still freed by refcount.
         gc.freeze()  # thawed at exit (see the atexit line at the top)
-        log.info("graph index loaded (generation %d): %s", state.generation, index.counts())
-        return index
+        changed = "everything" if apply is None else f"{apply.size()} changed keys"
+        log.info("graph index loaded (generation %d, %s): %s", state.generation, changed,
+                 state.index.counts())
+        return state.index
 
-    def _build_state(self, index: GraphIndex) -> ServingState:
-        """A new recommender over the artifact, completed by what the graph knows that the model
-        does not: prices and categories, products created after training, erased users."""
+    def _build_state(self, update: Update) -> ServingState:
+        """A new state from a whole read: a new recommender over the artifact, completed by what
+        the graph knows that the model does not: prices and categories, products created after
+        training, erased users."""
+        index = update.full
         rec = Recommender(self.artifact)
         products = []
         for pid in sorted(index.product_names):
@@ -194,7 +223,29 @@ class Service:
         lookup = self.artifact.user_index
         in_graph = {lookup[u] for u in index.user_names if u in lookup}
         rec.hide_rows(set(range(len(self.artifact.user_ids))) - in_graph)
-        return ServingState(index, rec, self.state.generation + 1, time.monotonic())
+        return ServingState(index, rec, self.state.generation + 1, time.monotonic(), update.read)
+
+    def _update_recommender(self, rec: Recommender, old: GraphIndex, new: GraphIndex, changes: IndexDiff) -> None:
+        """The recommender side of a reload's changes: products' prices and categories, products
+        new to the model, users gone from the graph (hidden; an erased user stays erased for the
+        life of the process even if a load brings the id back), real ids of new users."""
+        products = set().union(*(changes.keys(name) for name in
+                                 ("product_names", "product_prices", "product_categories", "buyers")))
+        added = []
+        for pid in sorted(products):
+            if not new.has_product(pid):
+                continue
+            cats, price = new.product_categories.get(pid, ()), new.product_prices.get(pid)
+            if pid in rec.product_rows:
+                rec.set_product_attributes(pid, price, cats, removed=set(old.product_categories.get(pid, ())) - set(cats))
+            else:
+                added.append((pid, cats, price, sorted(new.buyers.get(pid, ()))))
+        rec.add_products(added)
+        for uid in changes.deleted.get("user_names", ()):
+            rec.hide_user(uid)
+        arrived = [u for u in changes.changed.get("user_names", ()) if not old.has_user(u)]
+        if arrived:
+            self.artifact.reveal_user_ids(arrived, keep_revealed=True)
 
     def try_load_index(self) -> bool:
         try:

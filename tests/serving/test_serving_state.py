@@ -9,6 +9,8 @@ import time
 import pytest
 
 from graphrec.serving import graph_index as graph_index_module
+from graphrec.serving.graph_index import FIELD_KIND, GraphIndex
+from graphrec.serving.recommender import Filters
 from graphrec.serving.service import Service
 from graphrec.serving.writes import Interaction, Purchase
 
@@ -103,6 +105,61 @@ def test_category_names_and_filters_that_match_nothing_warn(service):
 
 
 def _filters(**kw):
-    from graphrec.serving.recommender import Filters
-
     return Filters(**kw)
+
+
+@pytest.fixture
+def reader_service(shop_db, shop_artifact, neo4j_settings, kit):
+    svc = Service.open(kit.settings_for(neo4j_settings), shop_artifact, read_in_process=True)
+    yield svc
+    svc.close()
+
+
+def test_a_reload_in_the_reader_process_sends_changes_and_equals_a_fresh_read(reader_service, shop_db):
+    """Changes made behind the service's back and the service's own writes, through a reload read
+    in a child process: the new index is exactly a fresh read, built from a diff (the recommender
+    is kept), and the recommender sees the new product, the new price and the erased user."""
+    svc = reader_service
+    assert svc.state.index.loaded and svc.state.read == 1
+    assert svc.recommend("u05", 3).source == "model"
+    svc.create_user("live-user", "Live", ["u01"], [], [Interaction("p101")])
+    svc.add_social("u06", "u07", "friend")
+    with shop_db.session() as s:  # behind the service's back
+        s.run("MATCH (p:Product {id: 'p101'}) SET p.price = 999.5").consume()
+        s.run("MATCH (c:Category {id: 'c3'}) CREATE (:Product {id: 'ext-p', name: 'External'})"
+              "-[:IN_CATEGORY]->(c)").consume()
+        s.run("MATCH (:User {id: 'u02'})-[r:FRIEND]-(:User) DELETE r").consume()
+        s.run("MATCH (u:User {id: 'u05'}) DETACH DELETE u").consume()
+        s.run("MATCH (u:User {id: 'u03'}), (p:Product {id: 'p402'}) "
+              "MERGE (u)-[r:BOUGHT]->(p) SET r.ts = datetime('2024-05-01T00:00:00Z')").consume()
+        s.run("MATCH (u:User {id: 'live-user'})-[r]-() DELETE r").consume()  # undoes a live write
+    before = svc.state
+    svc.load_index()
+    after = svc.state
+    assert after.read == 2 and after.generation == before.generation + 1
+    assert after.recommender is before.recommender  # applied as a diff, not rebuilt
+    fresh = GraphIndex.load(shop_db)
+    for name in FIELD_KIND:
+        assert getattr(after.index, name) == getattr(fresh, name), name
+    assert not after.index.friends.get("u02") and "u05" not in after.index.user_names
+    assert after.index.versions.get("u03", 0) > before.index.versions.get("u03", 0)  # new evidence
+    cheap = svc.recommend("u01", 40, filters=Filters(max_price=100.0))
+    assert "p101" not in [i.product_id for i in cheap.items]  # the new price filters it out
+    folk = svc.recommend("u01", 40, filters=Filters(category="c3"))
+    assert "ext-p" in [i.product_id for i in folk.items]  # new product, from its category
+    assert not svc.state.recommender.is_trained("u05")  # deleted in the graph: never served again
+    # The reader process keeps its previous read: the next reload is a diff with nothing in it.
+    svc.load_index()
+    assert svc.state.read == 3
+    for name in FIELD_KIND:
+        assert getattr(svc.state.index, name) == getattr(fresh, name), name
+
+
+def test_a_reader_process_that_died_is_replaced_and_reads_everything(reader_service):
+    svc = reader_service
+    svc.reader._process.kill()
+    svc.reader._process.join(10)
+    before = svc.state
+    svc.load_index()
+    assert svc.state.read == 1 and svc.state.recommender is not before.recommender  # a whole read
+    assert svc.state.index.user_names == before.index.user_names

@@ -1,0 +1,179 @@
+"""Reading the graph for the serving index: in the service's own thread, or in a process of its own.
+
+A reload reads the whole graph (users, products, categories and their relations) every time; what
+it hands the service is either that whole read or, when the service's index is built on the
+reader's previous read, only the difference (:func:`graphrec.serving.graph_index.diff`).
+
+:class:`ThreadReader` reads in the calling thread: simplest, right for one-shot commands and for
+services that never refresh. :class:`ProcessReader` reads in a child process, for services that
+refresh on a schedule (``graphrec serve --refresh-every``): decoding a whole graph from the driver
+is a second or more of Python, and in a thread of the service it would hold the GIL away from
+requests for that long (p99 latencies of over a second were measured with reloads every 5 s).
+In a child process it costs the service only the unpickling of what changed and the copy of the
+index's top-level dicts. The child runs at a lower CPU priority than the service.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from dataclasses import dataclass
+from typing import Iterable, Protocol
+
+from neo4j import Driver
+from neo4j.exceptions import ServiceUnavailable
+
+from graphrec.config import Settings
+from graphrec.serving.graph_index import GraphIndex, IndexDiff, diff
+
+log = logging.getLogger("graphrec.serving")
+
+# Nice increment of the reader process: on a busy machine the requests get the CPU first.
+READER_NICENESS = 10
+
+
+@dataclass
+class Update:
+    """One read of the graph, as the caller should apply it.
+
+    ``read`` numbers the reader's reads; ``changes`` is relative to read ``read - 1`` and is only
+    given when the caller said its index is built on that read; otherwise ``full`` is the read."""
+
+    read: int
+    full: GraphIndex | None = None
+    changes: IndexDiff | None = None
+
+
+class Reads:
+    """The reader's memory: its previous read, and the next update relative to it."""
+
+    def __init__(self) -> None:
+        self.previous: GraphIndex | None = None
+        self.count = 0
+
+    def next(self, driver: Driver, database: str, base: int, dirty: Iterable[tuple[str, str]]) -> Update:
+        index = GraphIndex.load(driver, database)
+        previous, self.previous = self.previous, index
+        self.count += 1
+        if previous is None or base != self.count - 1:
+            return Update(self.count, full=index)
+        return Update(self.count, changes=diff(previous, index, dirty))
+
+
+class GraphReader(Protocol):
+    def read(self, driver: Driver, database: str, base: int, dirty: set[tuple[str, str]]) -> Update:
+        """Read the graph. ``base``: the read the caller's index is built on (0: none); ``dirty``:
+        entities the caller changed since then. Connectivity failures raise the driver's errors."""
+
+    def close(self) -> None: ...
+
+
+class ThreadReader:
+    """Reads with the caller's driver, in the caller's thread."""
+
+    def __init__(self) -> None:
+        self._reads = Reads()
+
+    def read(self, driver: Driver, database: str, base: int, dirty: set[tuple[str, str]]) -> Update:
+        return self._reads.next(driver, database, base, dirty)
+
+    def close(self) -> None:
+        self._reads.previous = None
+
+
+class ReaderFailed(RuntimeError):
+    """The reader process failed for a reason other than Neo4j being unreachable."""
+
+
+class ProcessReader:
+    """Reads in a child process with its own driver; started on first use, restarted if it dies."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn = None
+        self._lock = threading.Lock()  # one read in flight (the service's reloads are single-flight)
+
+    def _start(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self._process = self._ctx.Process(target=_serve_reads, args=(child, self._settings),
+                                          name="graphrec-graph-reader", daemon=True)
+        self._process.start()
+        child.close()
+        self._conn = parent
+
+    def read(self, driver: Driver, database: str, base: int, dirty: set[tuple[str, str]]) -> Update:
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._start()  # a new process has no previous read: it answers with a full read
+            try:
+                self._conn.send((database, base, dirty))
+                status, payload = self._conn.recv()
+            except (EOFError, OSError) as err:
+                self._stop()
+                raise ReaderFailed(f"the graph reader process stopped: {err}") from None
+        if status == "ok":
+            return payload
+        if status == "unavailable":
+            raise ServiceUnavailable(payload)  # the service's breaker counts it like its own failures
+        raise ReaderFailed(payload)
+
+    def _stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._process is not None:
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.terminate()
+            self._process = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.send(None)
+                except OSError:
+                    pass
+            self._stop()
+
+
+def _serve_reads(conn, settings: Settings) -> None:  # noqa: ANN001 (a multiprocessing Connection)
+    """The child: answer each ``(database, base, dirty)`` with ``("ok", Update)`` or a failure."""
+    from graphrec.serving.db import CONNECTIVITY, open_driver
+
+    try:
+        os.nice(READER_NICENESS)
+    except OSError:
+        pass
+    driver = open_driver(settings)
+    reads = Reads()
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return
+            if message is None:
+                return
+            database, base, dirty = message
+            try:
+                if driver is None:
+                    raise ServiceUnavailable("no Neo4j credentials configured")
+                answer = ("ok", reads.next(driver, database, base, dirty))
+            except CONNECTIVITY as err:
+                reads.previous = None  # the next read is a full one
+                answer = ("unavailable", f"{type(err).__name__}: {err}")
+            except Exception as err:  # reported to the service, which logs it; never a traceback to clients
+                reads.previous = None
+                answer = ("error", f"{type(err).__name__}: {err}")
+            try:
+                conn.send(answer)
+            except (OSError, ValueError):
+                return
+    finally:
+        if driver is not None:
+            driver.close()
