@@ -9,6 +9,7 @@ come from :mod:`graphrec.schema`, never from a request; all data travels as para
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from graphrec import schema
 
 WRITE_TIMEOUT_S = 10.0
 TRANSIENT_RETRIES = 3
+SLOW_WRITE_S = 0.5  # logged: the time a write spent in Neo4j, retries included
+log = logging.getLogger("graphrec.serving")
 # Edges written live feed the next training run: they are training data, not held-out data.
 LIVE_SPLIT = "train"
 
@@ -160,10 +163,16 @@ def check_exists(tx: neo4j.ManagedTransaction, fields: dict[str, tuple[str, Sequ
 def _write(driver: Driver, database: str, work: Any) -> Any:
     """One write transaction. Transient errors (a deadlock between concurrent MERGEs) are retried
     here, a few times; connectivity errors are not (the service's breaker answers those at once)."""
+    started = time.monotonic()
     for attempt in range(TRANSIENT_RETRIES + 1):
         with driver.session(database=database) as session:
             try:
-                return session.execute_write(neo4j.unit_of_work(timeout=WRITE_TIMEOUT_S)(work))
+                result = session.execute_write(neo4j.unit_of_work(timeout=WRITE_TIMEOUT_S)(work))
+                took = time.monotonic() - started
+                if took > SLOW_WRITE_S:
+                    log.warning("slow write: %.2f s in Neo4j (%d attempt%s)", took, attempt + 1,
+                                "s" if attempt else "")
+                return result
             except ConstraintError as err:  # the uniqueness constraint on ids: a concurrent create
                 raise AlreadyExists("the id already exists") from err
             except TransientError:
