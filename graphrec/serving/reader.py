@@ -32,6 +32,8 @@ log = logging.getLogger("graphrec.serving")
 
 # Nice increment of the reader process: on a busy machine the requests get the CPU first.
 READER_NICENESS = 10
+# A read that takes longer is given up (the child is stopped; the service keeps its state).
+READ_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -90,8 +92,9 @@ class ReaderFailed(RuntimeError):
 class ProcessReader:
     """Reads in a child process with its own driver; started on first use, restarted if it dies."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, timeout_s: float = READ_TIMEOUT_S) -> None:
         self._settings = settings
+        self._timeout_s = timeout_s
         self._ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn = None
@@ -111,6 +114,9 @@ class ProcessReader:
                 self._start()  # a new process has no previous read: it answers with a full read
             try:
                 self._conn.send((database, base, dirty))
+                if not self._conn.poll(self._timeout_s):
+                    self._stop(kill=True)
+                    raise ReaderFailed(f"reading the graph took over {self._timeout_s:.0f} s; gave up")
                 status, payload = self._conn.recv()
             except (EOFError, OSError) as err:
                 self._stop()
@@ -121,11 +127,13 @@ class ProcessReader:
             raise ServiceUnavailable(payload)  # the service's breaker counts it like its own failures
         raise ReaderFailed(payload)
 
-    def _stop(self) -> None:
+    def _stop(self, kill: bool = False) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
         if self._process is not None:
+            if kill:
+                self._process.terminate()
             self._process.join(timeout=5)
             if self._process.is_alive():
                 self._process.terminate()

@@ -163,3 +163,17 @@ def test_a_reader_process_that_died_is_replaced_and_reads_everything(reader_serv
     svc.load_index()
     assert svc.state.read == 1 and svc.state.recommender is not before.recommender  # a whole read
     assert svc.state.index.user_names == before.index.user_names
+
+
+def test_a_read_that_hangs_is_given_up_and_the_service_keeps_its_state(reader_service):
+    from graphrec.serving.db import GraphUnavailable
+
+    svc = reader_service
+    before = svc.state
+    svc.reader._timeout_s = 0.0  # no read can finish in no time: the child is stopped
+    with pytest.raises(GraphUnavailable):
+        svc.load_index()
+    assert svc.state is before and svc.reader._process is None
+    svc.reader._timeout_s = 60.0
+    svc.load_index()  # a new child, a whole read
+    assert svc.state.read == 1 and svc.state.index.user_names == before.index.user_names
