@@ -31,7 +31,8 @@ from torch import Tensor
 from graphrec.artifact import Artifact
 from graphrec.coldstart import fold_in_product, fold_in_user
 from graphrec.interactions import Interactions
-from graphrec.ranking import ScoreFn, UserItems, evaluate_scores
+from graphrec.lift import LIFT_K, MIN_SLICE_USERS, RESAMPLES, lift_report, score_users
+from graphrec.ranking import ScoreFn, UserItems
 
 if TYPE_CHECKING:
     from graphrec.train import TrainConfig
@@ -107,14 +108,38 @@ class EvalContext:
         return cls(data, known, test, test_users, cold_users, zero_users, friends, cold_items, cold_test)
 
 
-def _metrics(score: ScoreFn, ctx: EvalContext, ks: Sequence[int], users: Tensor,
-             known: UserItems | None = None, held_out: UserItems | None = None) -> dict[str, float]:
-    return evaluate_scores(score, ctx.known if known is None else known,
-                           ctx.test if held_out is None else held_out, ctx.data.num_items, ks, users)
+@dataclass
+class SliceRun:
+    """One ranking of one slice: the scorer, what to mask (None: nothing), what to find, for whom."""
+
+    score: ScoreFn
+    known: UserItems | None
+    held_out: UserItems
+    users: Tensor
 
 
-def evaluate_artifact(artifact: Artifact, ctx: EvalContext, ks: Sequence[int] = (10, 20)) -> dict[str, Any]:
-    """Overall and slice metrics of an artifact (real or in-memory) on ``ctx``'s test pairs."""
+def run_slices(runs: dict[str, SliceRun | None], ctx: EvalContext, ks: Sequence[int],
+               per_user: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """``{"overall": metrics, "slices": {name: metrics}}``; ``per_user`` (if given) receives each
+    slice's per-user Recall@20 (the lift's bootstrap, :mod:`graphrec.lift`), same ranking pass."""
+    out: dict[str, Any] = {"overall": {}, "slices": {}}
+    for name, run in runs.items():
+        if run is None or not run.users.numel():
+            metrics: dict[str, Any] = {"n_users": 0}
+        else:
+            metrics, values = score_users(run.score, run.known, run.held_out, ctx.data.num_items,
+                                          tuple(ks), run.users)
+            if per_user is not None:
+                per_user[name] = values
+        if name == "overall":
+            out["overall"] = metrics
+        else:
+            out["slices"][name] = metrics
+    return out
+
+
+def artifact_runs(artifact: Artifact, ctx: EvalContext) -> dict[str, SliceRun | None]:
+    """The rankings of an artifact (real or in-memory): all test users, then each slice."""
     data = ctx.data
     user_rows = _rows(artifact.user_index, data.user_ids, data.num_users)
     item_rows = _rows(artifact.product_index, data.item_ids, data.num_items)
@@ -124,8 +149,8 @@ def evaluate_artifact(artifact: Artifact, ctx: EvalContext, ks: Sequence[int] = 
     def score(rows: Tensor) -> Tensor:
         return U[rows] @ P.T
 
-    out: dict[str, Any] = {"overall": _metrics(score, ctx, ks, ctx.test_users), "slices": {}}
-    out["slices"]["cold_users"] = _metrics(score, ctx, ks, ctx.cold_users)
+    runs: dict[str, SliceRun | None] = {"overall": SliceRun(score, ctx.known, ctx.test, ctx.test_users),
+                                        "cold_users": SliceRun(score, ctx.known, ctx.test, ctx.cold_users)}
 
     # Zero-interaction users: friends-only fold-in, the same function the API calls.
     ids = data.user_ids or [str(i) for i in range(data.num_users)]
@@ -133,13 +158,12 @@ def evaluate_artifact(artifact: Artifact, ctx: EvalContext, ks: Sequence[int] = 
     Z = torch.from_numpy(np.stack([fold_in_user(artifact, friends=[ids[f] for f in ctx.friends[u]])
                                    for u in zero]) if zero else np.zeros((0, U.shape[1]), np.float32))
     pos = {u: k for k, u in enumerate(zero)}
-    zero_rows = torch.tensor([pos[u] for u in zero], dtype=torch.long)
     zero_score = lambda rows: Z[torch.tensor([pos[int(r)] for r in rows])] @ P.T  # noqa: E731
-    out["slices"]["zero_interaction_users"] = evaluate_scores(
-        zero_score, None, ctx.test, data.num_items, ks, ctx.zero_users) if len(zero_rows) else {}
+    runs["zero_interaction_users"] = SliceRun(zero_score, None, ctx.test, ctx.zero_users) if zero else None
 
     # Cold products: replace their (untrained) embeddings by the category fold-in.
     cold = torch.nonzero(ctx.cold_items).flatten().tolist()
+    runs["cold_products"] = None
     if cold and ctx.cold_test.indices.numel():
         cats = data.item_categories()
         cat_ids = data.category_ids or [str(i) for i in range(data.num_categories)]
@@ -147,11 +171,14 @@ def evaluate_artifact(artifact: Artifact, ctx: EvalContext, ks: Sequence[int] = 
         P_cold[cold] = torch.from_numpy(np.stack(
             [fold_in_product(artifact, categories=[cat_ids[c] for c in cats[p]]) for p in cold]))
         users = torch.nonzero(ctx.cold_test.counts > 0).flatten()
-        out["slices"]["cold_products"] = evaluate_scores(lambda rows: U[rows] @ P_cold.T, ctx.known,
-                                                         ctx.cold_test, data.num_items, ks, users)
-    else:
-        out["slices"]["cold_products"] = {"n_users": 0}
-    return out
+        runs["cold_products"] = SliceRun(lambda rows: U[rows] @ P_cold.T, ctx.known, ctx.cold_test, users)
+    return runs
+
+
+def evaluate_artifact(artifact: Artifact, ctx: EvalContext, ks: Sequence[int] = (10, 20),
+                      per_user: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Overall and slice metrics of an artifact (real or in-memory) on ``ctx``'s test pairs."""
+    return run_slices(artifact_runs(artifact, ctx), ctx, ks, per_user)
 
 
 def _rows(index: dict[str, int], ids: list[str], n: int) -> np.ndarray:
@@ -166,22 +193,22 @@ def _rows(index: dict[str, int], ids: list[str], n: int) -> np.ndarray:
 
 # -- baselines --------------------------------------------------------------------------------------
 
-def _score_metrics(score: ScoreFn, ctx: EvalContext, ks: Sequence[int],
-                   zero_score: ScoreFn) -> dict[str, Any]:
-    out: dict[str, Any] = {"overall": _metrics(score, ctx, ks, ctx.test_users), "slices": {}}
-    out["slices"]["cold_users"] = _metrics(score, ctx, ks, ctx.cold_users)
-    out["slices"]["zero_interaction_users"] = evaluate_scores(zero_score, None, ctx.test,
-                                                              ctx.data.num_items, ks, ctx.zero_users)
-    users = torch.nonzero(ctx.cold_test.counts > 0).flatten()
-    out["slices"]["cold_products"] = evaluate_scores(score, ctx.known, ctx.cold_test, ctx.data.num_items,
-                                                     ks, users) if users.numel() else {"n_users": 0}
-    return out
+def _score_metrics(score: ScoreFn, ctx: EvalContext, ks: Sequence[int], zero_score: ScoreFn,
+                   per_user: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    cold_product_users = torch.nonzero(ctx.cold_test.counts > 0).flatten()
+    runs: dict[str, SliceRun | None] = {
+        "overall": SliceRun(score, ctx.known, ctx.test, ctx.test_users),
+        "cold_users": SliceRun(score, ctx.known, ctx.test, ctx.cold_users),
+        "zero_interaction_users": SliceRun(zero_score, None, ctx.test, ctx.zero_users),
+        "cold_products": SliceRun(score, ctx.known, ctx.cold_test, cold_product_users)}
+    return run_slices(runs, ctx, ks, per_user)
 
 
-def popular_baseline(ctx: EvalContext, ks: Sequence[int]) -> dict[str, Any]:
+def popular_baseline(ctx: EvalContext, ks: Sequence[int],
+                     per_user: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     pop = torch.bincount(ctx.data.train[1], minlength=ctx.data.num_items).float()
     score = lambda rows: pop.expand(len(rows), -1).clone()  # noqa: E731
-    return _score_metrics(score, ctx, ks, score)
+    return _score_metrics(score, ctx, ks, score, per_user)
 
 
 def itemknn_scorer(d: Interactions) -> ScoreFn:
@@ -240,8 +267,17 @@ BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
 SLICES = ("cold_users", "zero_interaction_users", "cold_products")
 # Cut-offs --plot draws (evaluate computes them in the same pass as the requested ones).
 PLOT_KS = (1, 5, 10, 20, 50, 100)
-# A slice with fewer test users than this is noise on a plot (one user moves Recall@K by 1/n).
-MIN_PLOT_USERS = 30
+# A slice with fewer test users than this is noise (one user moves Recall@K by 1/n): left off the
+# plot, and its lift over popular is marked "too few users" (graphrec.lift), one threshold for both.
+MIN_PLOT_USERS = MIN_SLICE_USERS
+
+
+LIFT_METHOD = {
+    "metric": f"recall@{LIFT_K}", "lift": "mean(model) / mean(popular) over the slice's users",
+    "interval": f"95% paired percentile bootstrap over users, {RESAMPLES} resamples, numpy, fixed seed",
+    "not_better": "the interval's lower end is at most 1",
+    "too_few_users": f"fewer than {MIN_SLICE_USERS} users: no lift reported",
+}
 
 
 def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20),
@@ -259,7 +295,9 @@ def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20
     say(f"{artifact.model}: all {int(ctx.test_users.numel())} test users, then the slices "
         f"(cold users {int(ctx.cold_users.numel())}, zero-interaction users {int(ctx.zero_users.numel())}, "
         f"cold products)")
-    report = evaluate_artifact(artifact, ctx, ks)
+    model_per_user: dict[str, np.ndarray] = {}
+    popular_per_user: dict[str, np.ndarray] = {}
+    report = evaluate_artifact(artifact, ctx, ks, model_per_user)
     report["model"] = artifact.model
     report["snapshot_id"] = data.snapshot_id
     report["n_test_users"] = int(ctx.test_users.numel())
@@ -273,10 +311,17 @@ def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20
         if name == "mf_bpr":
             say(f"baseline mf_bpr: training (early stopping, at most {MF_BPR_BUDGET_S:.0f} s), then the slices")
             report["baselines"][name] = mf_bpr_baseline(ctx, ks, seed=seed, on_epoch=on_epoch)
+        elif name == "popular":
+            say(f"baseline {name}: all test users and the slices")
+            report["baselines"][name] = popular_baseline(ctx, ks, popular_per_user)
         else:
             say(f"baseline {name}: all test users and the slices")
             report["baselines"][name] = BASELINES[name](ctx, ks)
         report["baselines"][name]["seconds"] = round(time.perf_counter() - t1, 2)
+    if not popular_per_user:  # the lift needs popular's per-user recall even when not reported
+        popular_baseline(ctx, ks, popular_per_user)
+    report["lift_over_popular"] = lift_report(model_per_user, popular_per_user, ("overall", *SLICES), seed=seed)
+    report["lift_method"] = LIFT_METHOD
     return report
 
 

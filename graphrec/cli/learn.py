@@ -260,23 +260,32 @@ def _closing(ctx: typer.Context, lines: list[str]) -> None:
 
 
 def evaluation_table(report: dict, ks: tuple[int, ...]) -> str:
-    """Systems x slices (with their sizes) x Recall/NDCG at each cut-off (every metric: --format json)."""
+    """Systems x slices (with their sizes) x Recall/NDCG at each cut-off (every metric: --format json),
+    and for the model the lift over most-popular with its 95% interval and a flag where it is not
+    significantly better (:mod:`graphrec.lift`)."""
     from graphrec.evaluate import SLICES
+    from graphrec.lift import LIFT_K, describe
 
     metrics = [f"{m}@{k}" for k in ks for m in ("recall", "ndcg")]
     sizes = report.get("slice_sizes", {})
+    lifts = report.get("lift_over_popular", {})
     rows: list[list[str]] = []
     systems = [(report["model"], report)] + list(report.get("baselines", {}).items())
     for name, block in systems:
-        parts = [("all test users", block["overall"])] + [
-            (s.replace("_", " ") + (f" ({sizes[s]:,} test purchases)" if s == "cold_products" and s in sizes
-                                    and block is report else ""),
+        parts = [("overall", "all test users", block["overall"])] + [
+            (s, s.replace("_", " ") + (f" ({sizes[s]:,} test purchases)" if s == "cold_products" and s in sizes
+                                       and block is report else ""),
              block["slices"].get(s, {})) for s in SLICES]
-        for i, (part, values) in enumerate(parts):
+        for i, (key, part, values) in enumerate(parts):
             n = int(values.get("n_users", 0))
-            rows.append([name if i == 0 else "", part, f"{n:,}",
-                         *((_num(values.get(m)) for m in metrics) if n else ("-" for _ in metrics))])
-    return format_table(["model", "slice", "users", *metrics], rows, right=range(2, 3 + len(metrics)))
+            row = [name if i == 0 else "", part, f"{n:,}",
+                   *((_num(values.get(m)) for m in metrics) if n else ("-" for _ in metrics))]
+            if lifts:  # a report from before the lift existed has none
+                row += describe(lifts.get(key)) if block is report else ("", "")
+            rows.append(row)
+    lift_columns = [f"lift R@{LIFT_K} vs popular [95% CI]", "verdict"] if lifts else []
+    return format_table(["model", "slice", "users", *metrics, *lift_columns], rows,
+                        right=range(2, 3 + len(metrics) + bool(lifts)))
 
 
 @app.command()
@@ -349,4 +358,8 @@ def evaluate(
     typer.echo(f"{report['model']} on snapshot {report['snapshot_id']}: {report['n_test_users']:,} test users "
                f"(every metric: --format json)\n")
     typer.echo(evaluation_table(report, ks))
+    weak = [s.replace("_", " ") for s, e in report.get("lift_over_popular", {}).items() if e["verdict"] == "not_better"]
+    if weak:
+        typer.echo(f"\nwarning: {report['model']} is not significantly better than most-popular on: "
+                   f"{', '.join(weak)} (95% bootstrap interval of the lift includes 1 or lies below)")
     _closing(ctx, [""] + lines + [f"next: graphrec serve --model {model}"])
