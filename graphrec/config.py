@@ -14,7 +14,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # Read-only procedures: the schema's shape, and GDS algorithms in stream/estimate mode (when installed).
 DEFAULT_ANALYST_PROCEDURES: tuple[str, ...] = (
     "db.labels", "db.relationshipTypes", "db.propertyKeys", "db.schema.visualization",
-    "db.schema.nodeTypeProperties", "db.schema.relTypeProperties", "gds.*.stream", "gds.*.estimate",
+    "db.schema.nodeTypeProperties", "db.schema.relTypeProperties",
+    # Graph Data Science, modes that never write the database: stream, stats and estimate results,
+    # and the in-memory catalog (project, mutate, list, drop). graphrec.store.query refuses the
+    # .write modes, Cypher-string projections and exports whatever this list says.
+    "gds.version", "gds.list", "gds.*.stream", "gds.*.stats", "gds.*.estimate", "gds.*.mutate",
+    "gds.graph.project", "gds.graph.list", "gds.graph.exists", "gds.graph.drop",
 )
 
 
@@ -42,6 +47,10 @@ class Settings(BaseSettings):
     bolt_port: int = Field(
         7687, ge=1, le=65535, validation_alias="GRAPHREC_BOLT_PORT"
     )
+    # Neo4j Browser from the embedded server (`graphrec neo4j start --browser`): its HTTP port, None
+    # for off, and the address it listens on (loopback unless asked otherwise).
+    browser_port: int | None = Field(None, ge=1, le=65535, validation_alias="GRAPHREC_BROWSER_PORT")
+    browser_host: str = Field("127.0.0.1", validation_alias="GRAPHREC_BROWSER_HOST")
     api_key: SecretStr | None = Field(
         None, validation_alias="GRAPHREC_API_KEY"
     )

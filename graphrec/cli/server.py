@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from graphrec.cli.app import app, fail, print_json, settings_of
-from graphrec.neo4j.server import LocalNeo4j, Neo4jServerError
+from graphrec.neo4j.server import DEFAULT_BROWSER_PORT, LocalNeo4j, Neo4jServerError
 
 neo4j_app = typer.Typer(help="Run GraphRec's own Neo4j Community server (not needed when NEO4J_URI is set).",
                         no_args_is_help=True)
@@ -26,10 +26,29 @@ def start(
     ctx: typer.Context,
     bolt_port: Annotated[int | None, typer.Option("--bolt-port", help="Bolt port (env GRAPHREC_BOLT_PORT).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for Bolt to answer.")] = 180.0,
+    browser: Annotated[Optional[bool], typer.Option(
+        "--browser/--no-browser",
+        help="Also serve Neo4j Browser over HTTP (on when GRAPHREC_BROWSER_PORT is set). Browser users log "
+             "in as Neo4j's admin: Community has no read-only roles; analysts' read-only path is /graph/query.",
+    )] = None,
+    browser_port: Annotated[Optional[int], typer.Option(
+        "--browser-port", help=f"Browser's HTTP port (env GRAPHREC_BROWSER_PORT; default {DEFAULT_BROWSER_PORT}); implies --browser.")] = None,
+    browser_host: Annotated[Optional[str], typer.Option(
+        "--browser-host", help="Address Browser's HTTP listens on (env GRAPHREC_BROWSER_HOST; default 127.0.0.1). "
+                               "Bolt stays on 127.0.0.1.")] = None,
 ) -> None:
     """Start Neo4j under GRAPHREC_HOME and return once Bolt answers (no-op if running)."""
-    if bolt_port is not None:
-        ctx.find_root().obj = settings_of(ctx).with_overrides(bolt_port=bolt_port)
+    settings = settings_of(ctx)
+    if browser is False:
+        port = None
+    elif browser_port is not None:
+        port = browser_port
+    elif browser:
+        port = settings.browser_port or DEFAULT_BROWSER_PORT
+    else:
+        port = settings.browser_port
+    settings = settings.with_overrides(bolt_port=bolt_port, browser_host=browser_host)
+    ctx.find_root().obj = settings.model_copy(update={"browser_port": port})
     server = _local(ctx)
     was_running = server.is_running()
     if not was_running:
@@ -39,6 +58,11 @@ def start(
     except Neo4jServerError as err:
         fail(str(err))
     typer.echo(f"Neo4j {'already running' if was_running else 'running'} at {status.uri}", err=True)
+    if status.browser:
+        typer.echo(f"Neo4j Browser at {status.browser} (log in as {server.settings.neo4j_user}; it can write)", err=True)
+    elif was_running and port is not None:
+        typer.echo("warning: Neo4j was already running without Browser; stop it and start again with --browser",
+                   err=True)
     print_json(status.to_dict())
 
 
@@ -51,6 +75,6 @@ def stop(ctx: typer.Context) -> None:
 
 @neo4j_app.command()
 def status(ctx: typer.Context) -> None:
-    """Running or stopped, Bolt URI, version, store size, as JSON."""
+    """Running or stopped, Bolt URI, version, store size and Browser's address (when served), as JSON."""
     status = _local(ctx).status()
     print_json(status.to_dict())

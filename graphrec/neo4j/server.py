@@ -3,7 +3,9 @@
 The jars of ``org.neo4j:neo4j`` and its runtime dependencies are resolved once from Maven Central
 with the machine's ``mvn`` (see ``pom.xml`` beside this file) into a per-user cache that outlives
 any home, so every home and every test session shares one download. The server is the stock
-``org.neo4j.server.CommunityEntryPoint`` on Java 17, Bolt on 127.0.0.1, HTTP off, auth on.
+``org.neo4j.server.CommunityEntryPoint`` on Java 17, Bolt on 127.0.0.1, auth on, with Graph Data
+Science Community as a plugin. HTTP is off unless Neo4j Browser is asked for (``browser_port``), and
+then it listens on loopback unless ``browser_host`` says otherwise.
 """
 
 from __future__ import annotations
@@ -23,10 +25,17 @@ from pathlib import Path
 from graphrec.config import Settings
 
 NEO4J_VERSION = "5.26.30"
+# Keep in step with pom.xml. GDS 2.13 is the release for Neo4j 5.26; Browser 5.24 works with it.
+GDS_VERSION = "2.13.9"
+BROWSER_VERSION = "5.24.0"
 POM = Path(__file__).with_name("pom.xml")
 MAIN_CLASS = "org.neo4j.server.CommunityEntryPoint"
 ADMIN_CLASS = "org.neo4j.cli.AdminTool"
 MIN_PASSWORD_LENGTH = 8
+# Names of the links to GDS's jars in the plugins folder (replaced at each start).
+GDS_LINK_PREFIX = "graphrec-gds-"
+# Neo4j Browser's HTTP port when --browser names none (Neo4j's own default).
+DEFAULT_BROWSER_PORT = 7474
 # Options Neo4j's own launcher passes; without them Netty and the page cache warn or run slower.
 JVM_OPTIONS = [
     "-XX:+UseG1GC",
@@ -59,29 +68,69 @@ def jar_cache_dir() -> Path:
     return root / f"neo4j-{NEO4J_VERSION}"
 
 
-def ensure_jars() -> Path:
-    """Resolve Neo4j's jars with Maven once; later calls return the cached directory at once."""
-    lib = jar_cache_dir() / "lib"
-    if (lib / f"neo4j-{NEO4J_VERSION}.jar").exists():
-        return lib
+@dataclass(frozen=True)
+class Jars:
+    """The resolved runtime: ``lib`` (Neo4j), ``gds`` (Graph Data Science's own jars, which also go
+    in the plugins folder) and ``extras`` (their other dependencies and Neo4j Browser)."""
+
+    lib: Path
+    gds: Path
+    extras: Path
+
+    @property
+    def classpath(self) -> str:
+        return os.pathsep.join(f"{d}/*" for d in (self.lib, self.gds, self.extras))
+
+
+def ensure_jars() -> Jars:
+    """Resolve the jars with Maven once; later calls return the cached directories at once.
+
+    Neo4j's own jars stay in ``lib`` as before; GDS and Browser came later and are resolved beside
+    it, so a cache made before them only downloads them (about 30 MB)."""
+    root = jar_cache_dir()
+    jars = Jars(root / "lib", root / f"gds-{GDS_VERSION}", root / f"extras-gds-{GDS_VERSION}-browser-{BROWSER_VERSION}")
+    if (jars.lib / f"neo4j-{NEO4J_VERSION}.jar").exists() and (jars.gds / f"proc-{GDS_VERSION}.jar").exists():
+        return jars
     if shutil.which("mvn") is None:
         raise Neo4jServerError("Maven ('mvn') is needed once to download Neo4j's jars; install it")
-    lib.parent.mkdir(parents=True, exist_ok=True)
-    # Resolve into a temporary directory and rename, so a killed download never looks complete.
-    staging = Path(tempfile.mkdtemp(prefix="lib-", dir=lib.parent))
-    cmd = [
-        "mvn", "-q", "-B", "-f", str(POM), f"-Dneo4j.version={NEO4J_VERSION}",
-        "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
-    ]
+    root.mkdir(parents=True, exist_ok=True)
+    # Resolve into temporary directories and rename, so a killed download never looks complete.
+    everything = Path(tempfile.mkdtemp(prefix="all-", dir=root))
+    gds = Path(tempfile.mkdtemp(prefix="gds-", dir=root))
+    try:
+        _copy_dependencies(everything)
+        _copy_dependencies(gds, "-DincludeGroupIds=org.neo4j.gds")  # from Maven's local repository: no download
+        for jar in gds.iterdir():
+            (everything / jar.name).unlink(missing_ok=True)
+        if not (jars.lib / f"neo4j-{NEO4J_VERSION}.jar").exists():
+            _publish(everything, jars.lib)
+            everything = Path(tempfile.mkdtemp(prefix="all-", dir=root))  # nothing extra beside a fresh lib
+        else:
+            for jar in jars.lib.iterdir():
+                (everything / jar.name).unlink(missing_ok=True)
+        _publish(everything, jars.extras)
+        _publish(gds, jars.gds)  # last: its presence marks the whole runtime complete
+    finally:
+        shutil.rmtree(everything, ignore_errors=True)
+        shutil.rmtree(gds, ignore_errors=True)
+    return jars
+
+
+def _copy_dependencies(out: Path, *options: str) -> None:
+    cmd = ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", "-DincludeScope=runtime",
+           f"-DoutputDirectory={out}", *options]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise Neo4jServerError(f"resolving Neo4j {NEO4J_VERSION} with Maven failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        raise Neo4jServerError(f"resolving Neo4j {NEO4J_VERSION} and GDS {GDS_VERSION} with Maven failed:\n"
+                               f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+def _publish(staging: Path, final: Path) -> None:
+    """Rename ``staging`` to ``final`` unless another process got there first (keep theirs)."""
     try:
-        staging.rename(lib)
-    except OSError:  # another process finished first: keep theirs
+        staging.rename(final)
+    except OSError:
         shutil.rmtree(staging, ignore_errors=True)
-    return lib
 
 
 @dataclass
@@ -92,6 +141,8 @@ class ServerStatus:
     pid: int | None = None
     version: str | None = None
     store_bytes: int = 0
+    # Neo4j Browser's address when the server serves it (`graphrec neo4j start --browser`).
+    browser: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -165,6 +216,21 @@ class LocalNeo4j:
         return sum(f.stat().st_size for f in self.data_dir.rglob("*") if f.is_file()) if self.data_dir.exists() else 0
 
     # -- lifecycle --------------------------------------------------------------------------
+    def browser_url(self) -> str | None:
+        """Neo4j Browser's address while the running server serves it."""
+        state = self._state()
+        return state.get("browser") if state and self._alive(state.get("pid")) else None
+
+    def _link_plugins(self, jars: Jars) -> None:
+        """GDS's procedures are found only in the plugins folder: link its jars there (they are on
+        the classpath too), replacing links from another GDS version; the user's own files stay."""
+        plugins = self.root / "plugins"
+        for entry in plugins.iterdir():
+            if entry.is_symlink() and entry.name.startswith(GDS_LINK_PREFIX):
+                entry.unlink()
+        for jar in sorted(jars.gds.glob("*.jar")):
+            (plugins / f"{GDS_LINK_PREFIX}{jar.name}").symlink_to(jar)
+
     def _write_config(self, port: int) -> None:
         for d in (self.conf_dir, self.data_dir, self.logs_dir, self.run_dir, self.root / "plugins", self.root / "import"):
             d.mkdir(parents=True, exist_ok=True)
@@ -172,7 +238,6 @@ class LocalNeo4j:
             "server.default_listen_address": "127.0.0.1",
             "server.bolt.listen_address": f"127.0.0.1:{port}",
             "server.bolt.advertised_address": f"127.0.0.1:{port}",
-            "server.http.enabled": "false",
             "server.https.enabled": "false",
             "dbms.security.auth_enabled": "true",
             # Analysts' read-only queries must not read the server's files.
@@ -195,13 +260,24 @@ class LocalNeo4j:
             "db.tx_log.preallocate": "false",
             "db.tx_log.rotation.size": "64M",
             "db.tx_log.rotation.retention_policy": "256M size",
+            # Graph Data Science Community (its jars linked into the plugins folder): GDS needs
+            # unrestricted access to the kernel. Community runs algorithms on at most 4 threads.
+            "dbms.security.procedures.unrestricted": "gds.*",
+            # Neo4j Browser, when served: it sends no usage data and fetches guides from this machine only.
+            "client.allow_telemetry": "false",
+            "browser.remote_content_hostname_whitelist": "localhost",
         }
+        browser = self.settings.browser_port
+        conf["server.http.enabled"] = "true" if browser else "false"
+        if browser:
+            conf["server.http.listen_address"] = f"{self.settings.browser_host}:{browser}"
+            conf["server.http.advertised_address"] = f"{_url_host(self.settings.browser_host)}:{browser}"
         (self.conf_dir / "neo4j.conf").write_text("".join(f"{k}={v}\n" for k, v in conf.items()))
 
     def _java_env(self) -> dict[str, str]:
         return {**os.environ, "NEO4J_HOME": str(self.root), "NEO4J_CONF": str(self.conf_dir)}
 
-    def _set_initial_password(self, lib: Path) -> None:
+    def _set_initial_password(self, classpath: str) -> None:
         """A new store gets NEO4J_PASSWORD, or a generated password kept with mode 0600."""
         if self.settings.neo4j_password is not None:
             password = self.settings.neo4j_password.get_secret_value()
@@ -213,7 +289,7 @@ class LocalNeo4j:
         with os.fdopen(fd, "w") as f:
             f.write(password + "\n")
         done = subprocess.run(
-            ["java", "-cp", f"{lib}/*", ADMIN_CLASS, "dbms", "set-initial-password", password],
+            ["java", "-cp", classpath, ADMIN_CLASS, "dbms", "set-initial-password", password],
             env=self._java_env(), capture_output=True, text=True,
         )
         if done.returncode != 0:
@@ -228,19 +304,28 @@ class LocalNeo4j:
             raise Neo4jServerError(
                 f"port {port} on 127.0.0.1 is taken by another process; choose --bolt-port or GRAPHREC_BOLT_PORT"
             )
-        lib = ensure_jars()
+        browser = self.settings.browser_port
+        if browser is not None and (browser == port or _port_in_use(browser, self.settings.browser_host)):
+            raise Neo4jServerError(
+                f"port {browser} for Neo4j Browser is taken; choose --browser-port or GRAPHREC_BROWSER_PORT"
+            )
+        jars = ensure_jars()
         self._write_config(port)
+        self._link_plugins(jars)
         if not (self.data_dir / "dbms" / "auth.ini").exists() and not (self.data_dir / "databases").exists():
-            self._set_initial_password(lib)
+            self._set_initial_password(jars.classpath)
         heap = self.settings.neo4j_heap
-        cmd = ["java", f"-Xms{heap}", f"-Xmx{heap}", *JVM_OPTIONS, "-cp", f"{lib}/*", MAIN_CLASS,
+        cmd = ["java", f"-Xms{heap}", f"-Xmx{heap}", *JVM_OPTIONS, "-cp", jars.classpath, MAIN_CLASS,
                f"--home-dir={self.root}", f"--config-dir={self.conf_dir}"]
         console = open(self.logs_dir / "console.log", "ab")
         # A new session: the server outlives the command that started it and ignores its Ctrl-C.
         proc = subprocess.Popen(cmd, stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=self._java_env(), cwd=self.root, start_new_session=True)
         console.close()
-        self.state_file.write_text(json.dumps({"pid": proc.pid, "port": port, "version": NEO4J_VERSION}))
+        state = {"pid": proc.pid, "port": port, "version": NEO4J_VERSION}
+        if browser is not None:
+            state["browser"] = f"http://{_url_host(self.settings.browser_host)}:{browser}/browser/"
+        self.state_file.write_text(json.dumps(state))
         self._wait_for_bolt(proc, timeout)
         return self.status()
 
@@ -296,7 +381,7 @@ class LocalNeo4j:
     def status(self) -> ServerStatus:
         pid = self.pid()
         status = ServerStatus(running=pid is not None, uri=self.uri, home=str(self.root.parent), pid=pid,
-                              store_bytes=self.store_bytes())
+                              store_bytes=self.store_bytes(), browser=self.browser_url())
         if pid is not None:
             from neo4j import GraphDatabase
 
@@ -309,10 +394,19 @@ class LocalNeo4j:
         return status
 
 
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def _port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else host.strip("[]")
+    family = socket.AF_INET6 if ":" in target else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((target, port)) == 0
+
+
+def _url_host(host: str) -> str:
+    """The host to put in a URL for a listen address: loopback for 'every interface'."""
+    if host in ("0.0.0.0", "", "::", "[::]"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def free_port() -> int:

@@ -40,6 +40,11 @@ DEFAULT_MAX_BYTES = 16 * 2**20
 # Records fetched per round trip: small, so a result of large rows is not buffered far past the byte cap.
 FETCH_SIZE = 100
 
+# Procedures refused to analysts whatever GRAPHREC_ANALYST_PROCEDURES allows (lower case): Graph
+# Data Science's modes that write the database or files, and projections that run Cypher given as a
+# string, which the plan check never sees.
+NEVER_ALLOWED_PROCEDURES = ("gds.*.write", "gds.*.write.*", "gds.*cypher*", "gds.graph.export*", "gds.backup*",
+                            "gds.restore*", "gds.*writenodeproperties*", "gds.*writerelationship*")
 # SHOW commands that only describe the schema and the callable procedures and functions; every
 # other SHOW (TRANSACTIONS, SETTINGS, USERS, DATABASES, ...) describes the server and its clients.
 SCHEMA_SHOW_OPERATORS = frozenset({"ShowIndexes", "ShowConstraints", "ShowProcedures", "ShowFunctions"})
@@ -82,6 +87,8 @@ class AnalystPolicy:
         return cls(tuple(settings.analyst_procedures), settings.analyst_max_bytes)
 
     def allows_procedure(self, name: str) -> bool:
+        if any(fnmatchcase(name.lower(), pattern) for pattern in NEVER_ALLOWED_PROCEDURES):
+            return False
         return any(fnmatchcase(name, pattern) for pattern in self.procedures)
 
 
