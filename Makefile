@@ -39,6 +39,9 @@ demo: install neo4j-start
 	$(BIN)/graphrec evaluate --model $(WORK)/model-$(MODEL) --snapshot $(WORK)/snapshot --plot $(WORK)/curves.png
 	$(BIN)/graphrec serve --model $(WORK)/model-$(MODEL) --check
 	$(BIN)/python examples/campaign_demo.py --model $(WORK)/model-$(MODEL) --out $(WORK)
+	@echo ""
+	@echo "Dashboard: GRAPHREC_API_KEY=<a key you choose> $(BIN)/graphrec serve --model $(WORK)/model-$(MODEL) --port 8000"
+	@echo "           then open http://127.0.0.1:8000/ui/ and enter that key (API docs: http://127.0.0.1:8000/docs)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

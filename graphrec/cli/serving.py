@@ -70,7 +70,7 @@ def serve(
         if answer["health"]["status"] != "ok":
             fail("the service answers but Neo4j is not reachable")
         return
-    typer.echo(f"GraphRec API on http://{host}:{port} (docs at /docs)", err=True)
+    typer.echo(f"GraphRec API on http://{host}:{port} (dashboard at /ui/, docs at /docs)", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
 
