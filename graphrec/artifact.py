@@ -2,7 +2,8 @@
 
 An artifact is a directory::
 
-    manifest.json           {format_version, model, snapshot_id, created_at, config, metrics, coldstart}
+    manifest.json           {format_version, model, snapshot_id, created_at, config, metrics, coldstart,
+                             coldstart_validation (optional: how the fold-in weights were chosen)}
     user_ids.json           graph ids of users, in embedding-row order (same for products, categories)
     product_ids.json
     category_ids.json
@@ -119,6 +120,12 @@ class Artifact:
         """Fold-in weights (see :mod:`graphrec.coldstart`); empty means its defaults."""
         return self.manifest.get("coldstart", {})
 
+    @property
+    def coldstart_validation(self) -> dict[str, Any]:
+        """How the fold-in weights were chosen (:mod:`graphrec.coldstart_validation`); empty for an
+        artifact from before the validated fold-in, which uses the defaults."""
+        return self.manifest.get("coldstart_validation", {})
+
     def scores(self, user_rows: np.ndarray | Sequence[int]) -> np.ndarray:
         """Dot-product scores of the given users against every product."""
         return self.user_emb[np.asarray(user_rows)] @ self.product_emb.T
@@ -226,6 +233,7 @@ def save_artifact(
     state_dict: dict[str, Any] | None = None,
     coldstart: dict[str, float] | None = None,
     pseudonym_fingerprint: str | None = None,
+    coldstart_validation: dict[str, Any] | None = None,
 ) -> Path:
     """Write an artifact directory (created if needed, files overwritten) and return its path.
 
@@ -261,6 +269,7 @@ def save_artifact(
         "config": config,
         "metrics": metrics,
         "coldstart": coldstart or {},
+        **({"coldstart_validation": coldstart_validation} if coldstart_validation else {}),
         "dim": int(user_emb.shape[1]),
         "counts": {k: len(ids[k]) for k in _KINDS},
         "pseudonymised": bool(pseudonym_fingerprint),

@@ -1,13 +1,18 @@
 """Fold-in: embed users and products the model never trained on, from the embeddings it has.
 
-A new user is placed at a weighted mix of the (unit-normalised) mean embeddings of what the graph
-knows about them (friends, products they touched, categories they like) plus a small prior (the
-mean user) that breaks ties towards what everybody likes. A new product is the mean of its
+A new user is placed at a weighted mix of unit-norm directions: the mean embeddings of their
+friends (mutual FRIEND edges), of the users they follow and of the users following them (directed
+trust, kept apart because on some graphs only one direction carries taste), of products they
+touched and categories they like, the mean user (the all-user prior) and the popularity direction
+(the vector whose scores rank products by training popularity). A new product is the mean of its
 categories' embeddings (plus the users who bought it, if any). No gradient step is taken, so this
 runs per request in microseconds.
 
-``graphrec evaluate`` scores its ``zero_interaction_users`` and ``cold_products`` slices with these
-exact functions, so the cold-start numbers it reports are the ones the API serves.
+The user weights are chosen per graph on validation (:mod:`graphrec.coldstart_validation`, run by
+``graphrec train``) and stored in the artifact; an artifact without them gets
+:data:`DEFAULT_WEIGHTS`. ``graphrec evaluate`` scores its ``zero_interaction_users`` and
+``cold_products`` slices with these exact functions, so the cold-start numbers it reports are the
+ones the API serves.
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ import numpy as np
 
 from graphrec.artifact import Artifact
 
-# Defaults, overridable per artifact through manifest["coldstart"]. Tuned on Last.fm validation
-# users (see graphrec.evaluate.tune_coldstart): friends carry most of the signal.
+# Defaults, overridden per artifact by manifest["coldstart"] (the weights validation chose). An
+# artifact from before the validated fold-in has no "follows"/"followers"/"popularity" keys: these
+# defaults reproduce what it served (follows counted as friends, no popularity direction).
 DEFAULT_WEIGHTS: dict[str, float] = {
     "friends": 1.0,
+    "follows": 1.0,  # users this user follows (FOLLOWS out-edges)
+    "followers": 0.0,  # users following this user (FOLLOWS in-edges)
     "products": 1.0,
     "categories": 0.3,
     "prior": 0.1,
+    "popularity": 0.0,
     "product_categories": 1.0,
     "product_buyers": 1.0,
     "product_prior": 0.0,
@@ -32,6 +41,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # "everybody's taste", so at full norm they would outrank real products for everyone.
     "product_scale": 0.6,
 }
+# The weights validation chooses (the others have no evidence in a snapshot: interests are not
+# exported and a zero-interaction user has no products, so they keep their defaults).
+VALIDATED = ("friends", "follows", "followers", "prior", "popularity")
 
 
 def _weights(artifact: Artifact, overrides: Mapping[str, float] | None) -> dict[str, float]:
@@ -66,30 +78,78 @@ def user_prior(artifact: Artifact) -> np.ndarray:
     return prior if prior is not None else np.zeros(artifact.user_emb.shape[1], np.float32)
 
 
+def popularity_direction(artifact: Artifact, k: int = 20) -> np.ndarray:
+    """Unit vector ``v`` whose scores ``product_emb @ v`` rank products most like training
+    popularity: of a few closed-form candidates (least-squares fits of log, raw and top-k
+    popularity, the popularity-weighted mean product, the mean user), the one whose top ``k``
+    holds the most training interactions (most-popular's own top ``k`` holds the most possible).
+
+    Computed once per artifact (kept on the object: serving calls the fold-in per request)."""
+    cached = artifact.__dict__.get("_popularity_direction")
+    if cached is not None and cached[0] is artifact.product_emb:
+        return cached[1]
+    P = np.asarray(artifact.product_emb, np.float64)
+    pop = np.asarray(artifact.popularity, np.float64)
+    k = min(k, len(pop))
+    head = np.zeros_like(pop)
+    if k:
+        head[np.argsort(-pop, kind="stable")[:k]] = 1.0
+    candidates = [np.linalg.lstsq(P, (t - t.mean()) / (t.std() or 1.0), rcond=None)[0]
+                  for t in (np.log1p(pop), pop, head)]
+    candidates += [P.T @ pop, np.asarray(artifact.user_emb, np.float64).mean(0)]
+
+    def mass(v: np.ndarray) -> float:
+        return float(pop[np.argpartition(-(P @ v), k - 1)[:k]].sum()) if k else 0.0
+
+    best = max(candidates, key=mass)
+    norm = float(np.linalg.norm(best))
+    out = (best / norm if norm > 0 else best).astype(np.float32)
+    artifact.__dict__["_popularity_direction"] = (artifact.product_emb, out)
+    return out
+
+
+def user_parts(
+    artifact: Artifact,
+    friends: Sequence[str] = (),
+    products: Sequence[str] = (),
+    categories: Sequence[str] = (),
+    follows: Sequence[str] = (),
+    followers: Sequence[str] = (),
+) -> dict[str, np.ndarray | None]:
+    """The unit-norm directions a user's fold-in mixes, by weight name (None: no evidence)."""
+    users = artifact.user_index
+    return {
+        "friends": _unit_mean(artifact.user_emb, _rows(users, friends)),
+        "follows": _unit_mean(artifact.user_emb, _rows(users, follows)),
+        "followers": _unit_mean(artifact.user_emb, _rows(users, followers)),
+        "products": _unit_mean(artifact.product_emb, _rows(artifact.product_index, products)),
+        "categories": _unit_mean(artifact.category_emb, _rows(artifact.category_index, categories)),
+    }
+
+
 def fold_in_user(
     artifact: Artifact,
     friends: Sequence[str] = (),
     products: Sequence[str] = (),
     categories: Sequence[str] = (),
     weights: Mapping[str, float] | None = None,
+    follows: Sequence[str] = (),
+    followers: Sequence[str] = (),
 ) -> np.ndarray:
-    """Embedding (float32, [dim]) of a user from friends', products' and categories' embeddings.
+    """Embedding (float32, [dim]) of a user from what the graph knows about them.
 
-    ``friends`` are user ids (friend and follows neighbours), ``products`` ids of products the user
-    interacted with, ``categories`` ids of categories they declared or browsed. Scores are
+    ``friends`` are user ids of FRIEND neighbours, ``follows`` of the users they follow,
+    ``followers`` of the users following them, ``products`` ids of products the user interacted
+    with, ``categories`` ids of categories they declared or browsed. Scores are
     ``product_emb @ vector`` as for any trained user.
     """
     w = _weights(artifact, weights)
-    dim = artifact.user_emb.shape[1]
+    parts = user_parts(artifact, friends, products, categories, follows, followers)
     return mix(
-        [
-            (w["friends"], _unit_mean(artifact.user_emb, _rows(artifact.user_index, friends))),
-            (w["products"], _unit_mean(artifact.product_emb, _rows(artifact.product_index, products))),
-            (w["categories"],
-             _unit_mean(artifact.category_emb, _rows(artifact.category_index, categories))),
-            (w["prior"], user_prior(artifact) if w["prior"] else None),  # a mean over all users
-        ],
-        dim,
+        [(w[name], part) for name, part in parts.items()]
+        + [(w["prior"], user_prior(artifact) if w["prior"] else None),  # a mean over all users
+           (w["popularity"], popularity_direction(artifact) if w["popularity"] else None)],
+        artifact.user_emb.shape[1],
     )
 
 

@@ -4,9 +4,10 @@ Overall metrics follow LightGCN/SocialLGN (see :mod:`graphrec.ranking`): every t
 product ranked, the user's known (train + valid) products masked. Slices:
 
 * ``cold_users``: test users with at most 5 known interactions, scored as usual.
-* ``zero_interaction_users``: a seeded sample of test users who have friends; at scoring time all
-  their purchases are hidden: they are embedded by :func:`graphrec.coldstart.fold_in_user` from
-  their friends only (exactly what the API does for a new user) and nothing is masked (the
+* ``zero_interaction_users``: a seeded sample of test users who have friends (or follows, or
+  followers); at scoring time all their purchases are hidden: they are embedded by
+  :func:`graphrec.coldstart.fold_in_user` from their social neighbours only, with the artifact's
+  validated weights (exactly what the API does for a new user), and nothing is masked (the
   recommender does not know what they bought). Scored on their test purchases.
 * ``cold_products``: test interactions with products that have no known interaction; those products
   are embedded by :func:`graphrec.coldstart.fold_in_product` from their categories.
@@ -29,7 +30,8 @@ import torch
 from torch import Tensor
 
 from graphrec.artifact import Artifact
-from graphrec.coldstart import fold_in_product, fold_in_user
+from graphrec.coldstart import DEFAULT_WEIGHTS, fold_in_product, fold_in_user
+from graphrec.coldstart_validation import Neighbours
 from graphrec.interactions import Interactions
 from graphrec.lift import LIFT_K, MIN_SLICE_USERS, RESAMPLES, lift_report, score_users
 from graphrec.ranking import ScoreFn, UserItems
@@ -81,9 +83,10 @@ class EvalContext:
     test_users: Tensor
     cold_users: Tensor
     zero_users: Tensor
-    friends: list[list[int]]
+    friends: list[list[int]]  # every social neighbour, either direction
     cold_items: Tensor  # bool [num_items]: no known interaction
     cold_test: UserItems  # test pairs whose product is cold
+    neighbours: Neighbours  # friends, follows and followers apart: the fold-in weighs them apart
 
     @classmethod
     def build(cls, data: Interactions, zero_sample: int = ZERO_SAMPLE, seed: int = 2024) -> "EvalContext":
@@ -92,12 +95,8 @@ class EvalContext:
         test = UserItems.from_pairs(data.test[0], data.test[1], data.num_users)
         test_users = torch.nonzero(test.counts > 0).flatten()
         cold_users = test_users[known.counts[test_users] <= COLD_USER_MAX]
-        friends: list[list[int]] = [[] for _ in range(data.num_users)]
-        for a, b in data.social.t().tolist():
-            if a != b:
-                friends[a].append(b)
-                friends[b].append(a)
-        friends = [sorted(set(f)) for f in friends]
+        neighbours = Neighbours.of(data)
+        friends = [neighbours.union(u) for u in range(data.num_users)]
         with_friends = torch.tensor([u for u in test_users.tolist() if friends[u]], dtype=torch.long)
         g = torch.Generator().manual_seed(seed)
         pick = torch.randperm(with_friends.numel(), generator=g)[:zero_sample]
@@ -105,7 +104,8 @@ class EvalContext:
         cold_items = torch.bincount(known_pairs[1], minlength=data.num_items) == 0
         mask = cold_items[data.test[1]]
         cold_test = UserItems.from_pairs(data.test[0, mask], data.test[1, mask], data.num_users)
-        return cls(data, known, test, test_users, cold_users, zero_users, friends, cold_items, cold_test)
+        return cls(data, known, test, test_users, cold_users, zero_users, friends, cold_items, cold_test,
+                   neighbours)
 
 
 @dataclass
@@ -152,10 +152,11 @@ def artifact_runs(artifact: Artifact, ctx: EvalContext) -> dict[str, SliceRun | 
     runs: dict[str, SliceRun | None] = {"overall": SliceRun(score, ctx.known, ctx.test, ctx.test_users),
                                         "cold_users": SliceRun(score, ctx.known, ctx.test, ctx.cold_users)}
 
-    # Zero-interaction users: friends-only fold-in, the same function the API calls.
+    # Zero-interaction users: social-only fold-in (friends, follows, followers), with the artifact's
+    # validated weights, the same function the API calls.
     ids = data.user_ids or [str(i) for i in range(data.num_users)]
     zero = ctx.zero_users.tolist()
-    Z = torch.from_numpy(np.stack([fold_in_user(artifact, friends=[ids[f] for f in ctx.friends[u]])
+    Z = torch.from_numpy(np.stack([fold_in_user(artifact, **ctx.neighbours.fold_in_args(u, ids))
                                    for u in zero]) if zero else np.zeros((0, U.shape[1]), np.float32))
     pos = {u: k for k, u in enumerate(zero)}
     zero_score = lambda rows: Z[torch.tensor([pos[int(r)] for r in rows])] @ P.T  # noqa: E731
@@ -299,6 +300,8 @@ def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20
     popular_per_user: dict[str, np.ndarray] = {}
     report = evaluate_artifact(artifact, ctx, ks, model_per_user)
     report["model"] = artifact.model
+    report["coldstart"] = {"weights": {**DEFAULT_WEIGHTS, **artifact.coldstart},
+                           "validation": artifact.coldstart_validation}
     report["snapshot_id"] = data.snapshot_id
     report["n_test_users"] = int(ctx.test_users.numel())
     report["slice_sizes"] = {"cold_users": int(ctx.cold_users.numel()),

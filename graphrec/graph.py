@@ -378,6 +378,7 @@ def to_interactions(data: HeteroData) -> Interactions:
         valid=ei[:, split == SPLIT_CODES["valid"]],
         test=ei[:, split == SPLIT_CODES["test"]],
         social=torch.cat(social, 1),
+        follows=social[1],
         item_category=data["product", "in_category", "category"].edge_index,
         num_categories=data["category"].num_nodes,
         user_ids=list(data["user"].ids),

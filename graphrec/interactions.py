@@ -23,6 +23,9 @@ class Interactions:
     valid: Tensor  # int64 [2, E] early stopping only
     test: Tensor  # int64 [2, E] final metrics only
     social: Tensor = field(default_factory=lambda: torch.zeros(2, 0, dtype=torch.long))
+    # The directed FOLLOWS edges (follower, followee) among ``social`` (the rest are FRIEND edges):
+    # the fold-in weighs following and being followed apart (graphrec.coldstart).
+    follows: Tensor = field(default_factory=lambda: torch.zeros(2, 0, dtype=torch.long))
     item_category: Tensor = field(default_factory=lambda: torch.zeros(2, 0, dtype=torch.long))
     num_categories: int = 0
     user_ids: list[str] = field(default_factory=list)

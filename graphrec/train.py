@@ -323,9 +323,12 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
 
     Products without training interactions got no gradient: their rows are replaced by the
     category fold-in, so the API serves exactly what ``evaluate``'s cold_products slice measures.
+    The user fold-in's weights are chosen on a validation carve of the training data
+    (:mod:`graphrec.coldstart_validation`) and stored with how they were chosen.
     """
     from graphrec.artifact import save_artifact
     from graphrec.coldstart import fold_in_product
+    from graphrec.coldstart_validation import choose_weights
     from graphrec.evaluate import artifact_from_embeddings
 
     user_emb = result.user_emb.numpy()
@@ -335,6 +338,8 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
     cats = art.product_categories
     for p in cold:
         item_emb[p] = fold_in_product(art, categories=[art.category_ids[c] for c in cats[p]])
+    art.product_emb = item_emb  # the rows served, cold products included: what the weights see
+    coldstart, coldstart_record = choose_weights(art, data, seed=result.config.seed)
     metrics = {"best_epoch": result.best_epoch, "valid": result.best_valid,
                "train_seconds": round(result.train_seconds, 2),
                "seconds_per_epoch": round(result.seconds_per_epoch, 3),
@@ -345,7 +350,8 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
         user_emb=user_emb, product_emb=item_emb, category_emb=art.category_emb,
         product_categories=cats, popularity=art.popularity,
         state_dict={k: v.detach().cpu() for k, v in result.model.state_dict().items()},
-        pseudonym_fingerprint=data.pseudonym_fingerprint)
+        pseudonym_fingerprint=data.pseudonym_fingerprint, coldstart=coldstart,
+        coldstart_validation=coldstart_record)
 
 
 def holdout_metrics(result: TrainResult, data: Interactions, ks: tuple[int, ...] = (10, 20)) -> dict[str, float]:

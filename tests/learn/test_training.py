@@ -254,7 +254,8 @@ def test_cli_pipeline_on_exported_shop(empty_db, tmp_path):
     table = res.stdout.splitlines()
     assert table[0].startswith("lightgcn on snapshot ") and "test users" in table[0]
     assert [c.strip() for c in table[2].split(" | ")] == ["model", "slice", "users", "recall@10", "ndcg@10",
-                                                           "recall@20", "ndcg@20"]
+                                                           "recall@20", "ndcg@20",
+                                                           "lift R@20 vs popular [95% CI]", "verdict"]
     assert any(line.startswith("lightgcn | all test users") for line in table)
     assert any(line.startswith("popular  | all test users") for line in table)
     assert f"model: {tmp_path / 'm'}" in res.stderr and "evaluate [" not in res.stderr
