@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Reader, ServiceDep, json_response
 from api.routes.recommendations import catch_up
-from api.schemas import ErrorOut, FriendOut
+from api.schemas import ErrorOut, FriendOut, ModelInfo
 from graphrec.serving.graph_index import GraphIndex
 from graphrec.serving.service import Service, UnknownId
 
@@ -61,13 +61,7 @@ class NamesOut(BaseModel):
     categories: dict[str, str]
 
 
-class ModelCardOut(BaseModel):
-    kind: str
-    snapshot_id: str
-    created_at: str | None
-    format_version: int | None
-    users: int
-    products: int
+class ModelCardOut(ModelInfo):
     categories: int
     dim: int
     config: dict[str, Any]

@@ -115,14 +115,14 @@ function ticks(max, count = 4) {
   if (!(max > 0)) return [0];
   const raw = max / count, mag = 10 ** Math.floor(Math.log10(raw));
   const stepSize = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((v) => v >= raw);
-  const out = [];
-  for (let v = 0; v <= max + 1e-12; v += stepSize) out.push(v);
+  const out = [0];
+  while (out[out.length - 1] < max - 1e-12) out.push(out.length * stepSize);  // the last tick tops max
   return out;
 }
 
 // Lines over time with 95% bands: series = [{name, colour, points: [{t: Date, y, lo, hi}]}].
 export function lineChart(series, { title, yLabel, format = (v) => v } = {}) {
-  const W = 640, H = 300, L = 64, R = 16, T = 28, B = 46;
+  const W = 640, H = 310, L = 64, R = 16, T = 44, B = 46;
   const all = series.flatMap((one) => one.points);
   const times = all.map((p) => p.t.getTime());
   const t0 = Math.min(...times), t1 = Math.max(...times, t0 + 1);
@@ -156,15 +156,15 @@ export function lineChart(series, { title, yLabel, format = (v) => v } = {}) {
       fill: "none", stroke: one.colour, "stroke-width": 2.5, "stroke-dasharray": k ? "6 4" : null, class: "line" }));
     svg.append(g);
     const lx = L + 10 + k * 200;
-    svg.append(s("line", { x1: lx, x2: lx + 24, y1: T + 6, y2: T + 6, stroke: one.colour, "stroke-width": 2.5,
-      "stroke-dasharray": k ? "6 4" : null }), s("text", { x: lx + 30, y: T + 10, class: "legend" }, one.name));
+    svg.append(s("line", { x1: lx, x2: lx + 24, y1: T - 16, y2: T - 16, stroke: one.colour, "stroke-width": 2.5,
+      "stroke-dasharray": k ? "6 4" : null }), s("text", { x: lx + 30, y: T - 12, class: "legend" }, one.name));
   });
   return svg;
 }
 
 // Grouped bars: groups = [{label, values: {seriesName: number}}], series = [{name, colour}].
 export function barChart(groups, series, { title, log = false, format = (v) => String(v) } = {}) {
-  const W = 640, H = 280, L = 56, R = 16, T = 40, B = 40;
+  const W = 640, H = 290, L = 56, R = 16, T = 56, B = 40;
   const max = Math.max(1, ...groups.flatMap((g) => series.map((one) => g.values[one.name] || 0)));
   const scale = log ? (v) => Math.log10(1 + v) / Math.log10(1 + max) : (v) => v / max;
   const gw = (W - L - R) / groups.length, bw = Math.min(48, (gw - 20) / series.length);
@@ -186,8 +186,8 @@ export function barChart(groups, series, { title, log = false, format = (v) => S
   });
   series.forEach((one, k) => {
     const lx = L + 10 + k * 160;
-    svg.append(s("rect", { x: lx, y: T - 16, width: 14, height: 10, fill: one.colour }),
-      s("text", { x: lx + 20, y: T - 7, class: "legend" }, one.name));
+    svg.append(s("rect", { x: lx, y: T - 32, width: 14, height: 10, fill: one.colour }),
+      s("text", { x: lx + 20, y: T - 23, class: "legend" }, one.name));
   });
   if (log) svg.append(s("text", { x: W - R, y: 16, "text-anchor": "end", class: "tick" }, "log scale"));
   return svg;

@@ -153,8 +153,11 @@ function fillProfile(friendsBox, boughtBox, profile) {
   if (profile.follows.length) {
     friendsBox.append(h("h3", {}, `Follows (${fmt.int(profile.follow_count)})`), h("ul", { class: "people" }, profile.follows.map((f) => h("li", {}, link(f)))));
   }
-  clear(boughtBox).append(h("h2", {}, `Recent purchases (${fmt.int(profile.purchase_count)})`));
-  boughtBox.append(profile.purchases.length
-    ? table(["product", "when"], profile.purchases.map((p) => [p.name || p.product_id, p.ts ? fmt.when(p.ts) : "–"]))
-    : h("p", { class: "muted" }, "No purchases in the graph."));
+  // Purchases come most recent first; a graph without purchase times (Last.fm) lists them by id.
+  const timed = profile.purchases.some((p) => p.ts);
+  clear(boughtBox).append(h("h2", {}, `${timed ? "Recent purchases" : "Purchases"} (${fmt.int(profile.purchase_count)})`));
+  if (!profile.purchases.length) boughtBox.append(h("p", { class: "muted" }, "No purchases in the graph."));
+  else if (timed) boughtBox.append(table(["product", "when"], profile.purchases.map((p) => [p.name || p.product_id, p.ts ? fmt.when(p.ts) : "–"])));
+  else boughtBox.append(h("p", { class: "muted" }, "The graph has no purchase times."), table(["product"], profile.purchases.map((p) => [p.name || p.product_id])));
+  if (profile.purchase_count > profile.purchases.length) boughtBox.append(h("p", { class: "muted" }, `and ${fmt.int(profile.purchase_count - profile.purchases.length)} more`));
 }
