@@ -34,6 +34,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "categories": 0.3,
     "prior": 0.1,
     "popularity": 0.0,
+    "popularity_scale": 0.0,  # > 0: the artifact has a popularity column (with_popularity_column)
     "product_categories": 1.0,
     "product_buyers": 1.0,
     "product_prior": 0.0,
@@ -78,16 +79,59 @@ def user_prior(artifact: Artifact) -> np.ndarray:
     return prior if prior is not None else np.zeros(artifact.user_emb.shape[1], np.float32)
 
 
-def popularity_direction(artifact: Artifact, k: int = 20) -> np.ndarray:
-    """Unit vector ``v`` whose scores ``product_emb @ v`` rank products most like training
-    popularity: of a few closed-form candidates (least-squares fits of log, raw and top-k
-    popularity, the popularity-weighted mean product, the mean user), the one whose top ``k``
-    holds the most training interactions (most-popular's own top ``k`` holds the most possible).
+# The popularity column build_artifact appends to product embeddings is this small relative to
+# them (cosine similarities between products barely move); the fold-in's popularity part makes up
+# for it with a large weight on that column alone.
+POPULARITY_COLUMN = 1e-3
 
-    Computed once per artifact (kept on the object: serving calls the fold-in per request)."""
+
+def with_popularity_column(user_emb: np.ndarray, product_emb: np.ndarray,
+                           popularity: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(user_emb with a zero column, product_emb with a popularity column, the fold-in's scale).
+
+    The extra product column is ``POPULARITY_COLUMN`` x the median product norm x the products'
+    standardised log training popularity; trained users have 0 there, so their scores do not
+    change. The popularity part of a fold-in is ``scale`` on that column alone: its scores are
+    exactly the most-popular ranking, spread like the scores of a unit direction (``scale`` makes
+    the weights of popularity and of friends comparable). No direction inside the trained space
+    reproduces most-popular exactly (Last.fm: 8-14% less Recall@20), and the fold-in must never be
+    below popularity."""
+    pop = np.log1p(np.asarray(popularity, np.float64))
+    z = (pop - pop.mean()) / (pop.std() or 1.0)
+    P = np.asarray(product_emb, np.float64)
+    eps = POPULARITY_COLUMN * (float(np.median(np.linalg.norm(P, axis=1))) or 1.0)
+    mean_user = np.asarray(user_emb, np.float64).mean(0)
+    unit = mean_user / (np.linalg.norm(mean_user) or 1.0)
+    spread = float((P @ unit).std()) or 1.0
+    users = np.hstack([user_emb, np.zeros((len(user_emb), 1))]).astype(np.float32)
+    products = np.hstack([P, (eps * z)[:, None]]).astype(np.float32)
+    return users, products, spread / eps
+
+
+def popularity_direction(artifact: Artifact, k: int = 20) -> np.ndarray:
+    """The fold-in's popularity part: a vector ``v`` whose scores ``product_emb @ v`` rank like
+    training popularity.
+
+    An artifact with a popularity column (``coldstart["popularity_scale"]``, see
+    :func:`with_popularity_column`) gets that column alone: exactly most-popular. Otherwise (older
+    artifacts, in-memory baselines) the best of a few closed-form unit directions: least-squares
+    fits of log, raw and top-k popularity, the popularity-weighted mean product, the mean user,
+    judged by the training interactions their top ``k`` holds. Kept on the artifact object
+    (serving calls the fold-in per request)."""
     cached = artifact.__dict__.get("_popularity_direction")
     if cached is not None and cached[0] is artifact.product_emb:
         return cached[1]
+    scale = float(artifact.coldstart.get("popularity_scale", 0.0))
+    if scale > 0:
+        out = np.zeros(artifact.product_emb.shape[1], np.float32)
+        out[-1] = scale
+    else:
+        out = _closest_popularity_direction(artifact, k)
+    artifact.__dict__["_popularity_direction"] = (artifact.product_emb, out)
+    return out
+
+
+def _closest_popularity_direction(artifact: Artifact, k: int) -> np.ndarray:
     P = np.asarray(artifact.product_emb, np.float64)
     pop = np.asarray(artifact.popularity, np.float64)
     k = min(k, len(pop))
@@ -103,9 +147,7 @@ def popularity_direction(artifact: Artifact, k: int = 20) -> np.ndarray:
 
     best = max(candidates, key=mass)
     norm = float(np.linalg.norm(best))
-    out = (best / norm if norm > 0 else best).astype(np.float32)
-    artifact.__dict__["_popularity_direction"] = (artifact.product_emb, out)
-    return out
+    return (best / norm if norm > 0 else best).astype(np.float32)
 
 
 def user_parts(

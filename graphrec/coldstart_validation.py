@@ -27,14 +27,16 @@ matters, and the confirmation uses users the choice never saw.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from graphrec.artifact import Artifact
-from graphrec.coldstart import VALIDATED, popularity_direction, user_parts, user_prior
+from graphrec.coldstart import VALIDATED, popularity_direction, user_parts, user_prior, with_popularity_column
 from graphrec.interactions import Interactions
 from graphrec.lift import LIFT_K, MIN_SLICE_USERS, bootstrap_lift, score_users
 from graphrec.ranking import UserItems
@@ -202,18 +204,32 @@ def choose_weights(artifact: Artifact, data: Interactions, n_users: int = VALIDA
     return (dict(POPULARITY_ONLY) if fallback else chosen), record
 
 
-def rechoose(path: str, data: Interactions, seed: int = 2024) -> dict[str, Any]:
-    """Choose the fold-in weights of an existing artifact again (no retraining) and rewrite its
-    manifest; returns the validation record."""
-    import json
-
+def rechoose(path: str | Path, data: Interactions, seed: int = 2024) -> dict[str, Any]:
+    """Choose the fold-in weights of an existing artifact again (no retraining: the embeddings do
+    not depend on the social graph for lightgcn, so a changed friend graph needs only this) and
+    rewrite its manifest; an artifact without a popularity column gets one first. Returns the
+    validation record."""
     from graphrec.artifact import MANIFEST
+    from graphrec.evaluate import category_means
 
     artifact = Artifact.load(path)
-    weights, record = choose_weights(artifact, data, seed=seed)
     manifest_path = artifact.path / MANIFEST
     manifest = json.loads(manifest_path.read_text())
-    manifest["coldstart"] = {**manifest.get("coldstart", {}), **weights}
+    coldstart = dict(manifest.get("coldstart", {}))
+    if not coldstart.get("popularity_scale"):
+        users, products, scale = with_popularity_column(artifact.user_emb, artifact.product_emb,
+                                                        artifact.popularity)
+        trained = np.asarray(artifact.popularity) > 0
+        categories = category_means(products, artifact.product_categories, len(artifact.category_ids), trained)
+        for kind, emb in (("user", users), ("product", products), ("category", categories)):
+            np.save(artifact.path / f"{kind}_emb.npy", np.ascontiguousarray(emb, np.float32))
+        coldstart["popularity_scale"] = scale
+        manifest["coldstart"] = coldstart
+        manifest["dim"] = int(users.shape[1])
+        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        artifact = Artifact.load(path)
+    weights, record = choose_weights(artifact, data, seed=seed)
+    manifest["coldstart"] = {**coldstart, **weights}
     manifest["coldstart_validation"] = record
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return record

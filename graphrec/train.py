@@ -327,7 +327,7 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
     (:mod:`graphrec.coldstart_validation`) and stored with how they were chosen.
     """
     from graphrec.artifact import save_artifact
-    from graphrec.coldstart import fold_in_product
+    from graphrec.coldstart import fold_in_product, with_popularity_column
     from graphrec.coldstart_validation import choose_weights
     from graphrec.evaluate import artifact_from_embeddings
 
@@ -338,8 +338,13 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
     cats = art.product_categories
     for p in cold:
         item_emb[p] = fold_in_product(art, categories=[art.category_ids[c] for c in cats[p]])
-    art.product_emb = item_emb  # the rows served, cold products included: what the weights see
+    # One more column: popularity, so a fold-in can rank exactly like most-popular (trained users
+    # score 0 on it). The weights are then chosen on the rows served, cold products included.
+    user_emb, item_emb, scale = with_popularity_column(user_emb, item_emb, art.popularity)
+    art = artifact_from_embeddings(data, user_emb, item_emb, result.config.model)
+    art.manifest["coldstart"] = {"popularity_scale": scale}
     coldstart, coldstart_record = choose_weights(art, data, seed=result.config.seed)
+    coldstart["popularity_scale"] = scale
     metrics = {"best_epoch": result.best_epoch, "valid": result.best_valid,
                "train_seconds": round(result.train_seconds, 2),
                "seconds_per_epoch": round(result.seconds_per_epoch, 3),

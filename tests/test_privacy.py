@@ -255,11 +255,13 @@ def test_loaded_with_the_key_it_serves_real_ids_as_their_rows(exports, trained):
         order = np.lexsort((np.array(stored.product_ids), -(stored.product_emb @ stored.user_emb[row])))
         assert got == [stored.product_ids[i] for i in order[:10]]
     assert rec.user_vector("customer-nobody@mail.example") is None
-    # Fold-in names friends by real id, unchanged code.
+    # Fold-in names friends by real id, unchanged code (friends weighted whatever this tiny
+    # graph's validation chose: here they must count).
     friends = exports["ids"][:3]
-    expected = fold_in_user(stored, friends=[pseudonym(f, KEY) for f in friends])
-    assert not np.allclose(expected, fold_in_user(stored, friends=[]))  # the friends do count
-    np.testing.assert_allclose(fold_in_user(art, friends=friends), expected)
+    w = {"friends": 1.0}
+    expected = fold_in_user(stored, friends=[pseudonym(f, KEY) for f in friends], weights=w)
+    assert not np.allclose(expected, fold_in_user(stored, friends=[], weights=w))  # the friends do count
+    np.testing.assert_allclose(fold_in_user(art, friends=friends, weights=w), expected)
 
 
 def test_reveal_labels_rows_with_the_graphs_real_ids(exports, trained):

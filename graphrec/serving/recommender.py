@@ -189,7 +189,7 @@ class Recommender:
         if base is None:
             return None
         delta = fold_in_user(self.artifact, friends=friends, products=products,
-                             weights={"prior": 0.0, "categories": 0.0})
+                             weights={"prior": 0.0, "categories": 0.0, "popularity": 0.0})
         norm = float(np.linalg.norm(delta))
         if norm == 0:
             return base

@@ -63,7 +63,7 @@ def test_no_homophily_degrades_to_popularity(tmp_path):
     record = art.coldstart_validation
     assert record["n_users"] > 100 and record["metric"] == "recall@20"
     # Friends say nothing about taste here: validation falls back to popularity alone.
-    assert record["fallback"] and art.coldstart == POPULARITY_ONLY
+    assert record["fallback"] and {k: art.coldstart[k] for k in POPULARITY_ONLY} == POPULARITY_ONLY
     lift = zero_slice(art, data)
     # Zero-interaction users get most-popular's recall, within noise (the old friends-first
     # defaults gave 0.95x on this shop).
@@ -117,9 +117,19 @@ def test_no_social_edges_means_popularity_and_old_artifacts_keep_their_weights(t
     result = Trainer(data, TrainConfig(dim=8, layers=1, epochs=2, batch_size=256, negatives=16)).fit()
     path = build_artifact(result, data, tmp_path / "model")
     art = Artifact.load(path)
-    assert art.coldstart == POPULARITY_ONLY and art.coldstart_validation["n_users"] == 0
+    assert {k: art.coldstart[k] for k in POPULARITY_ONLY} == POPULARITY_ONLY
+    assert art.coldstart_validation["n_users"] == 0
     weights, record = choose_weights(art, data)
     assert weights == POPULARITY_ONLY and record["fallback"]
+    # The popularity fold-in ranks exactly like most-popular (the artifact's popularity column),
+    # while trained users' scores ignore that column.
+    top = np.argsort(-(art.product_emb @ fold_in_user(art)), kind="stable")[:20]
+    assert sorted(art.popularity[top].tolist(), reverse=True) == sorted(art.popularity.tolist(), reverse=True)[:20]
+    assert art.user_emb.shape[1] == 9 and not art.user_emb[:, -1].any()
+    trained_items = art.popularity > 0
+    np.testing.assert_allclose((art.user_emb @ art.product_emb.T)[:, trained_items],
+                               (result.user_emb.numpy() @ result.item_emb.numpy().T)[:, trained_items],
+                               rtol=1e-4, atol=1e-5)
     # An artifact written before the validated fold-in (no weights, no record) still loads and
     # folds in with the defaults: follows count like friends, no popularity direction.
     import json

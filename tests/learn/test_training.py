@@ -137,7 +137,7 @@ def test_artifact_and_evaluate_report(tmp_path):
     path = build_artifact(result, data, tmp_path / "model", {"test": holdout_metrics(result, data)})
     art = Artifact.load(path)
     assert art.model == "social" and art.snapshot_id == "planted"
-    assert art.user_emb.shape == (120, 16) and len(art.category_ids) == 2
+    assert art.user_emb.shape == (120, 16 + 1) and len(art.category_ids) == 2  # + popularity column
     report = evaluate(art, data, ks=(10, 20), baselines=("popular", "itemknn"), zero_sample=40)
     for key in ("recall@10", "ndcg@10", "precision@10", "hit@10", "recall@20", "ndcg@20", "precision@20",
                 "hit@20", "coverage@20"):
