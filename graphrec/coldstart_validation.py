@@ -182,7 +182,7 @@ def choose_weights(artifact: Artifact, data: Interactions, n_users: int = VALIDA
                               "seed": seed}
     if len(users) < 2 * MIN_SLICE_USERS:
         record.update(fallback=True, reason=f"{len(users)} training users with social edges, fewer than "
-                                            f"{2 * MIN_SLICE_USERS}: popularity")
+                                            f"{2 * MIN_SLICE_USERS}")
         return dict(POPULARITY_ONLY), record
     carve = Carve(artifact, data, users, nb)
     half = len(users) // 2
@@ -199,7 +199,7 @@ def choose_weights(artifact: Artifact, data: Interactions, n_users: int = VALIDA
         confirm_popularity_vector_recall=round(float(popular_vec.mean()), 5),
         confirm_popular_recall=round(float(carve.popular_recall(confirm_rows).mean()), 5),
         lift_over_popularity=lift, fallback=fallback,
-        reason=("social evidence did not beat popularity on the confirmation users: popularity" if fallback
+        reason=("social evidence did not beat popularity on the confirmation users" if fallback
                 else "social evidence beats popularity on the confirmation users"))
     return (dict(POPULARITY_ONLY) if fallback else chosen), record
 

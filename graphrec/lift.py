@@ -107,12 +107,16 @@ def lift_report(model: dict[str, np.ndarray], popular: dict[str, np.ndarray], na
             for name in names}
 
 
+def ratio_text(x: float | None) -> str:
+    """A lift for people: two decimals; None (popular scored 0) is unbounded."""
+    return "inf" if x is None else f"{x:.2f}"
+
+
 def describe(entry: dict[str, Any] | None) -> tuple[str, str]:
     """(lift with its interval, verdict) as the terminal table shows them."""
     if not entry:
         return "-", ""
     if entry["verdict"] == TOO_FEW:
         return "-", f"too few users (< {MIN_SLICE_USERS})" if entry["n_users"] else "no users"
-    fmt = lambda x: "inf" if x is None else f"{x:.2f}"  # noqa: E731  (None: popular scored 0)
-    text = f"{fmt(entry['lift'])}x [{fmt(entry['low'])}, {fmt(entry['high'])}]"
+    text = f"{ratio_text(entry['lift'])}x [{ratio_text(entry['low'])}, {ratio_text(entry['high'])}]"
     return text, ("better" if entry["verdict"] == BETTER else "NOT BETTER than popular")

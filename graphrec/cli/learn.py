@@ -288,6 +288,25 @@ def evaluation_table(report: dict, ks: tuple[int, ...]) -> str:
                         right=range(2, 3 + len(metrics) + bool(lifts)))
 
 
+def _fold_in_line(coldstart: dict) -> str:
+    """How the zero-interaction users were embedded: the weights, and how validation chose them."""
+    from graphrec.lift import ratio_text
+
+    weights = coldstart.get("weights", {})
+    mix = ", ".join(f"{k} {weights.get(k, 0):g}" for k in ("friends", "follows", "followers", "prior", "popularity"))
+    record = coldstart.get("validation") or {}
+    if not record:
+        how = "defaults (artifact from before validated fold-in weights)"
+    elif record.get("fallback"):
+        how = f"fell back to popularity: {record.get('reason', '')}"
+    else:
+        lift = {k: ratio_text(v) for k, v in record.get("lift_over_popularity", {}).items()
+                if k in ("lift", "low", "high")}
+        how = (f"chosen on {record.get('n_users', 0)} validation users, {lift.get('lift')}x popularity "
+               f"[{lift.get('low')}, {lift.get('high')}] on the confirmation half")
+    return f"fold-in weights ({mix}): {how}"
+
+
 @app.command()
 def evaluate(
     ctx: typer.Context,
@@ -358,6 +377,7 @@ def evaluate(
     typer.echo(f"{report['model']} on snapshot {report['snapshot_id']}: {report['n_test_users']:,} test users "
                f"(every metric: --format json)\n")
     typer.echo(evaluation_table(report, ks))
+    typer.echo(f"\n{_fold_in_line(report.get('coldstart', {}))}")
     weak = [s.replace("_", " ") for s, e in report.get("lift_over_popular", {}).items() if e["verdict"] == "not_better"]
     if weak:
         typer.echo(f"\nwarning: {report['model']} is not significantly better than most-popular on: "
