@@ -230,11 +230,17 @@ def train(
             reporter.close()
     test = holdout_metrics(result, data)
     path = build_artifact(result, data, out, {"test": test})
+    from graphrec.artifact import Artifact
+    from graphrec.coldstart import DEFAULT_WEIGHTS
+
+    manifest = Artifact.load(path).manifest
+    fold_in = {"weights": {**DEFAULT_WEIGHTS, **manifest.get("coldstart", {})},
+               "validation": manifest.get("coldstart_validation", {})}
     summary = {"artifact": str(path), "model": config.model, "snapshot_id": data.snapshot_id,
                "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                "train_seconds": round(result.train_seconds, 1),
                "seconds_per_epoch": round(result.seconds_per_epoch, 3),
-               "valid": result.best_valid, "test": test}
+               "valid": result.best_valid, "test": test, "coldstart": fold_in}
     if not wants_table(fmt):
         print_json(summary)
         return
@@ -245,6 +251,7 @@ def train(
                             right=range(1, 5)))
     typer.echo(f"\n{config.model}: best epoch {result.best_epoch} of {len(result.history)} run, "
                f"{duration(result.train_seconds)} of training ({result.seconds_per_epoch:.2f} s/epoch)")
+    typer.echo(_fold_in_line(fold_in))
     _closing(ctx, [f"model: {path}", f"next: graphrec evaluate --model {path} --snapshot {snapshot}"])
 
 
@@ -322,7 +329,8 @@ def evaluate(
     fmt: FormatOpt = None,
 ) -> None:
     """Full-ranking metrics of MODEL on the snapshot's test interactions, baselines and cold-start
-    slices: a table on a terminal, JSON otherwise (or with --format json)."""
+    slices, with each slice's lift over most-popular (95% bootstrap interval; flagged where the
+    model is not significantly better): a table on a terminal, JSON otherwise (or with --format json)."""
     _need_train_extra()
     from graphrec.artifact import Artifact, ArtifactError
     from graphrec.evaluate import BASELINES, MIN_PLOT_USERS, PLOT_KS, curve_lines, mf_bpr_config, select_ks

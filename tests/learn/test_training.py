@@ -239,6 +239,7 @@ def test_cli_pipeline_on_exported_shop(empty_db, tmp_path):
     assert f"model: {tmp_path / 'm2'}" in res.stderr and "next: graphrec evaluate" in res.stderr
     assert "stops after 10 validations without gain" in res.stderr and "train lightgcn: epoch 1 (at most 2)" in res.stderr
     assert "stopped: epoch maximum" in res.stderr and "\r" not in res.stderr
+    assert "fold-in weights (friends " in res.stdout
     res = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m"), "--snapshot", str(tmp_path / "snap"),
                               "--baselines", "popular", "--plot", str(tmp_path / "curves.png")])
     assert res.exit_code == 0, res.output
@@ -247,6 +248,8 @@ def test_cli_pipeline_on_exported_shop(empty_db, tmp_path):
     assert set(report["overall"]) == {f"{m}@{k}" for m in ("recall", "ndcg", "precision", "hit", "coverage")
                                       for k in (10, 20)} | {"n_users"}  # the plot's cut-offs stay out
     assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert set(report["lift_over_popular"]) == {"overall", "cold_users", "zero_interaction_users", "cold_products"}
+    assert report["coldstart"]["validation"]["metric"] == "recall@20"
     assert "evaluate [" in res.stderr and "baseline popular" in res.stderr  # progress per step
     res = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m"), "--snapshot", str(tmp_path / "snap"),
                               "--baselines", "popular", "--format", "table", "--no-progress"])
