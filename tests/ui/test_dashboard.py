@@ -137,17 +137,20 @@ def browser(chromium: Browser, dash, tmp_path: Path) -> Iterator[Session]:
 
 
 # -- reading what the page drew ------------------------------------------------------------------------
+# The steps of a drawn path, read back from the SVG: nodes' label/id, edges' type/direction.
+PATH_STEPS = """(svg) => {
+  const nodes = [...svg.querySelectorAll('g.node')], edges = [...svg.querySelectorAll('g.edge')], steps = [];
+  nodes.forEach((n, i) => {
+    steps.push({label: n.dataset.label, id: n.dataset.id});
+    if (i < edges.length) steps.push({type: edges[i].dataset.type, direction: edges[i].dataset.direction});
+  });
+  return steps;
+}"""
 DRAWN_PATHS = """(root) => [...root.querySelectorAll('li.rec')].map(li => ({
   product: li.dataset.productId,
-  paths: [...li.querySelectorAll('svg.path-graph')].map(svg => {
-    const steps = [];
-    const nodes = [...svg.querySelectorAll('g.node')], edges = [...svg.querySelectorAll('g.edge')];
-    nodes.forEach((n, i) => {
-      steps.push({label: n.dataset.label, id: n.dataset.id});
-      if (i < edges.length) steps.push({type: edges[i].dataset.type, direction: edges[i].dataset.direction});
-    });
-    return {steps, names: nodes.map(n => n.dataset.name)};
-  })}))"""
+  paths: [...li.querySelectorAll('svg.path-graph')].map(svg => ({
+    steps: (""" + PATH_STEPS + """)(svg),
+    names: [...svg.querySelectorAll('g.node')].map(n => n.dataset.name)}))}))"""
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
   .filter(el => el.type !== 'hidden' && el.labels.length === 0 && !el.getAttribute('aria-label'))
@@ -237,7 +240,7 @@ def iso(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def test_campaign_report_renders_its_charts(browser: Session, dash, lastfm_driver: Driver):
+def test_campaign_report_renders_its_charts(browser: Session, dash, lastfm_driver: Driver, walk):
     now = datetime.now(timezone.utc)
     category = run_read(lastfm_driver, "MATCH (c:Category)<-[:IN_CATEGORY]-(p) RETURN c.id, count(p) AS n "
                                        "ORDER BY n DESC, c.id LIMIT 1").rows[0][0]
@@ -299,6 +302,21 @@ def test_campaign_report_renders_its_charts(browser: Session, dash, lastfm_drive
     expect(rows).to_have_count(2)
     assert rows.nth(0).locator("td").nth(6).inner_text() == f"{t['buyers']:,}"
     browser.finish("campaign-report")
+
+    # A treatment user's offers, on request, each explained by paths that exist in the graph.
+    user = members["treatment"][0]
+    page.goto(f"{dash.url}/ui/#/users/{user}")
+    browser.wait_ready("users")
+    page.get_by_role("button", name="Show this user's offers").click()
+    offers = page.locator("li.offer")
+    expect(offers.first).to_be_visible()
+    assert 1 <= offers.count() <= 3
+    for li in offers.all():
+        assert "Dashboard test week" in li.inner_text() and "15% off" in li.inner_text()
+        drawn = li.locator("svg.path-graph").evaluate_all(f"svgs => svgs.map({PATH_STEPS})")
+        assert drawn and all(path[0] == {"label": "User", "id": user} for path in drawn)
+        assert all(path[-1]["id"] in promoted and walk(lastfm_driver, path) for path in drawn), drawn
+    browser.finish("offers")
 
 
 # -- analyst queries -----------------------------------------------------------------------------------
