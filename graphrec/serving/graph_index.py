@@ -100,6 +100,7 @@ class GraphIndex:
     friends: dict[str, frozenset[str]] = field(default_factory=dict)
     friend_out: dict[str, frozenset[str]] = field(default_factory=dict)
     follows: dict[str, frozenset[str]] = field(default_factory=dict)
+    followed_by: dict[str, frozenset[str]] = field(default_factory=dict)  # FOLLOWS, the other way
     interests: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Per user, bumped by every live change of their evidence (after the change): a vector cached
     # with an older stamp is stale. Absent = 0 = as loaded.
@@ -117,6 +118,7 @@ class GraphIndex:
         cats: dict[str, set[str]] = {}
         buyers: dict[str, set[str]] = {}
         friends: dict[str, set[str]] = {}
+        followers: dict[str, set[str]] = {}
         index = cls()
         with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
             for rec in session.run(_CATEGORIES):
@@ -142,11 +144,14 @@ class GraphIndex:
                     friends.setdefault(fid, set()).add(uid)
                 if rec["follows"]:
                     index.follows[uid] = frozenset(rec["follows"])
+                for target in rec["follows"]:
+                    followers.setdefault(target, set()).add(uid)
                 if rec["interests"]:
                     index.interests[uid] = tuple(rec["interests"])
         index.category_products = {c: frozenset(v) for c, v in cats.items()}
         index.buyers = {p: frozenset(v) for p, v in buyers.items()}
         index.friends = {u: frozenset(v) for u, v in friends.items()}
+        index.followed_by = {u: frozenset(v) for u, v in followers.items()}
         index.loaded = True
         return index
 
@@ -207,7 +212,8 @@ class GraphIndex:
 
     def add_follow(self, uid: str, target: str) -> None:
         self.follows[uid] = self.follows.get(uid, frozenset()) | {target}
-        self._bump(uid)
+        self.followed_by[target] = self.followed_by.get(target, frozenset()) | {uid}
+        self._bump(uid, target)
 
     def remove_user(self, uid: str) -> None:
         """Erase a user (after DETACH DELETE committed): every relation that names them."""
@@ -221,11 +227,12 @@ class GraphIndex:
             if uid in self.friend_out.get(other, ()):
                 self.friend_out[other] = self.friend_out[other] - {uid}
             self._bump(other)
-        self.follows.pop(uid, None)
-        for other, targets in list(self.follows.items()):
-            if uid in targets:
-                self.follows[other] = targets - {uid}
-                self._bump(other)
+        for target in self.follows.pop(uid, frozenset()):
+            self.followed_by[target] = self.followed_by.get(target, frozenset()) - {uid}
+            self._bump(target)
+        for other in self.followed_by.pop(uid, frozenset()):
+            self.follows[other] = self.follows.get(other, frozenset()) - {uid}
+            self._bump(other)
         self.interests.pop(uid, None)
         self.user_names.pop(uid, None)
         self._bump(uid)
@@ -295,12 +302,12 @@ class GraphIndex:
 # Every field of the index and the kind of entity its keys are: what a reload compares and sends.
 FIELD_KIND: dict[str, str] = {
     "user_names": "user", "bought": "user", "touched": "user", "friends": "user", "friend_out": "user",
-    "follows": "user", "interests": "user",
+    "follows": "user", "followed_by": "user", "interests": "user",
     "product_names": "product", "product_prices": "product", "product_categories": "product", "buyers": "product",
     "category_names": "category", "category_products": "category",
 }
 # Fields that are a user's evidence for fold-in: a change re-stamps the user (cached vector stale).
-EVIDENCE = ("bought", "touched", "friends", "follows", "interests")
+EVIDENCE = ("bought", "touched", "friends", "follows", "followed_by", "interests")
 
 
 @dataclass

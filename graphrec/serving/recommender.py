@@ -179,9 +179,12 @@ class Recommender:
             self.hide_rows([row])
         self.user_vectors.pop(user_id, None)
 
-    def fold_in(self, friends: Sequence[str], products: Sequence[str], categories: Sequence[str]) -> np.ndarray:
-        """The vector of a user the model never trained on, from the graph's evidence."""
-        return fold_in_user(self.artifact, friends=friends, products=products, categories=categories)
+    def fold_in(self, friends: Sequence[str], products: Sequence[str], categories: Sequence[str],
+                follows: Sequence[str] = (), followers: Sequence[str] = ()) -> np.ndarray:
+        """The vector of a user the model never trained on, from the graph's evidence (each kind
+        of social edge weighed as the artifact's validation chose)."""
+        return fold_in_user(self.artifact, friends=friends, products=products, categories=categories,
+                            follows=follows, followers=followers)
 
     def shift(self, user_id: str, friends: Sequence[str], products: Sequence[str]) -> np.ndarray | None:
         """A trained user's vector moved towards evidence added since training (live edges)."""

@@ -308,7 +308,9 @@ class Service:
             vec = rec.shift(user_id, sorted(live_friends or ()), sorted(live_products or ()))
         else:
             vec = rec.fold_in(
-                friends=sorted(idx.social(user_id)),
+                friends=sorted(idx.friends.get(user_id, ())),
+                follows=sorted(idx.follows.get(user_id, ())),
+                followers=sorted(idx.followed_by.get(user_id, ())),
                 products=sorted(set(idx.bought.get(user_id, {})) | idx.touched.get(user_id, frozenset())),
                 categories=list(idx.interests.get(user_id, ())))
         rec.user_vectors[user_id] = (vec, stamp)

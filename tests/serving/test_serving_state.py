@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from graphrec.serving import graph_index as graph_index_module
@@ -177,3 +178,21 @@ def test_a_read_that_hangs_is_given_up_and_the_service_keeps_its_state(reader_se
     svc.reader._timeout_s = 60.0
     svc.load_index()  # a new child, a whole read
     assert svc.state.read == 1 and svc.state.index.user_names == before.index.user_names
+
+
+def test_a_cold_user_is_folded_in_from_friends_follows_and_followers_apart(service):
+    """Directed trust: each kind of social edge reaches the fold-in as its own evidence, weighed
+    as the artifact's validation chose (here set by hand: followers count, follows do not)."""
+    from graphrec.coldstart import fold_in_user
+
+    service.artifact.manifest["coldstart"] = {"friends": 1.0, "follows": 0.0, "followers": 1.0,
+                                              "prior": 0.0, "popularity": 0.0, "categories": 0.0,
+                                              "products": 1.0}
+    service.create_user("trusted", None, ["u02"], [], [], follows=["u04"])
+    service.add_social("u01", "trusted", "follows")
+    idx = service.state.index
+    assert idx.followed_by["trusted"] == {"u01"} and idx.follows["trusted"] == {"u04"}
+    vec, source = service.user_vector("trusted")
+    expected = fold_in_user(service.artifact, friends=["u02"], follows=["u04"], followers=["u01"])
+    assert source == "fold_in" and np.allclose(vec, expected)
+    assert not np.allclose(vec, fold_in_user(service.artifact, friends=["u02"]))  # followers count
