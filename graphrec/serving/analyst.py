@@ -8,6 +8,12 @@ A file starts with comment lines::
     // param: limit: int = 20 - at most this many rows
     // group_size: users_reached, friends_who_bought
 
+``gds_graph`` (optional) names parameters the query projects Graph Data Science in-memory graphs
+under, e.g. ``// gds_graph: graph`` for ``gds.graph.project($graph, ...)``. The runner, not the caller,
+fills each with a name of its own (``graphrec_<query>_<random>``) and drops that graph once the query
+ends, failed or not; it also drops ``graphrec_`` graphs that an earlier, interrupted run left behind.
+So concurrent runs never share a graph and no projection outlives its query.
+
 ``param`` lines give a name, a type (string, int, float, bool, list) and optionally ``= default``
 (JSON); a parameter without a default is required.
 
@@ -25,14 +31,18 @@ with the checked, typed parameters only.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from neo4j import Driver
 
-from graphrec.store.query import DEFAULT_ROW_LIMIT, DEFAULT_TIMEOUT_S, AnalystPolicy, QueryResult, run_analyst
+from graphrec.store.query import DEFAULT_ROW_LIMIT, DEFAULT_TIMEOUT_S, AnalystPolicy, QueryResult, run_analyst, run_read
+
+log = logging.getLogger(__name__)
 
 
 def _analyst_dir() -> Path:
@@ -48,7 +58,7 @@ def _analyst_dir() -> Path:
 
 ANALYST_DIR = _analyst_dir()
 
-_HEADER = re.compile(r"^//\s*(name|description|param|group_size):\s*(.*)$")
+_HEADER = re.compile(r"^//\s*(name|description|param|group_size|gds_graph):\s*(.*)$")
 _GROUP_NONE = re.compile(r"^none\s+-\s+\S")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PARAM = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?P<type>string|int|float|bool|list)"
@@ -131,6 +141,8 @@ class NamedQuery:
     path: Path
     # Columns counting people (see the module docstring); empty when the rows count no people.
     group_size: tuple[str, ...] = ()
+    # Parameters naming the GDS in-memory graphs the query projects (see the module docstring).
+    gds_graphs: tuple[str, ...] = ()
 
     def bind(self, given: dict[str, Any]) -> dict[str, Any]:
         """The parameters to run with: given values checked and typed, defaults filled in."""
@@ -176,9 +188,52 @@ def run_named(driver: Driver, query: NamedQuery, params: dict[str, Any], *, poli
               min_group_size: int, database: str = "neo4j", limit: int = DEFAULT_ROW_LIMIT,
               timeout: float = DEFAULT_TIMEOUT_S) -> QueryResult:
     """Run a named query with already bound ``params``; rows of groups under ``min_group_size`` withheld."""
-    result = run_analyst(driver, query.cypher, params, policy=policy, database=database, limit=limit,
-                         timeout=timeout)
+    graphs = {name: gds_graph_name(query.name) for name in query.gds_graphs}
+    if graphs:
+        drop_stale_graphs(driver, database, older_than_s=timeout + STALE_GRAPH_GRACE_S)
+    try:
+        result = run_analyst(driver, query.cypher, {**params, **graphs}, policy=policy, database=database,
+                             limit=limit, timeout=timeout)
+    finally:
+        for graph in graphs.values():
+            drop_graph(driver, graph, database)
     return suppress_small_groups(result, query.group_size, min_group_size, str(query.path))
+
+
+# Prefix of the in-memory graphs named queries project; a graph of theirs this much older than the
+# query time limit is left over from a run that was interrupted between projecting and dropping.
+GDS_GRAPH_PREFIX = "graphrec_"
+STALE_GRAPH_GRACE_S = 60.0
+
+
+def gds_graph_name(query: str) -> str:
+    """A fresh in-memory graph name for one run of ``query``."""
+    return f"{GDS_GRAPH_PREFIX}{query}_{uuid.uuid4().hex[:12]}"
+
+
+def drop_graph(driver: Driver, graph: str, database: str) -> None:
+    """Drop ``graph`` if it exists; a failure is logged (the next run's sweep retries), never raised,
+    so it cannot hide the query's own error."""
+    try:
+        run_read(driver, "CALL gds.graph.drop($g, false) YIELD graphName RETURN graphName", {"g": graph},
+                 database=database)
+    except Exception as err:  # noqa: BLE001 - best effort, see the docstring
+        log.warning("could not drop GDS graph %s: %s", graph, err)
+
+
+def drop_stale_graphs(driver: Driver, database: str, older_than_s: float) -> list[str]:
+    """Drop the named queries' graphs created more than ``older_than_s`` ago; the names dropped."""
+    try:
+        stale = run_read(driver, "CALL gds.graph.list() YIELD graphName, creationTime "
+                                 "WHERE graphName STARTS WITH $prefix "
+                                 "AND creationTime < datetime() - duration({seconds: $age}) RETURN graphName",
+                         {"prefix": GDS_GRAPH_PREFIX, "age": int(older_than_s)}, database=database).rows
+    except Exception as err:  # noqa: BLE001 - no GDS, or Neo4j away: the query itself will say so
+        log.warning("could not list GDS graphs: %s", err)
+        return []
+    for (graph,) in stale:
+        drop_graph(driver, graph, database)
+    return [g for (g,) in stale]
 
 
 def parse(path: Path) -> NamedQuery:
@@ -186,6 +241,7 @@ def parse(path: Path) -> NamedQuery:
     meta: dict[str, str] = {}
     params: list[Param] = []
     group_size: tuple[str, ...] | None = None
+    gds_graphs: tuple[str, ...] = ()
     body: list[str] = []
     in_header = True
     for line in text.splitlines():
@@ -206,6 +262,10 @@ def parse(path: Path) -> NamedQuery:
                                 None if default is _MISSING else default, (pm.group("doc") or "").strip()))
         elif key == "group_size":
             group_size = _group_columns(path, value)
+        elif key == "gds_graph":
+            gds_graphs = tuple(c.strip() for c in value.split(","))
+            if not all(_COLUMN.match(c) for c in gds_graphs):
+                raise ValueError(f"{path}: bad gds_graph line {value!r}: expected parameter names separated by commas")
         else:
             meta[key] = value
     if "name" not in meta or "description" not in meta:
@@ -214,7 +274,10 @@ def parse(path: Path) -> NamedQuery:
         raise ValueError(f"{path}: header needs a '// group_size:' line: the columns that count people, "
                          "or 'none - why' when the rows count no people")
     cypher = "\n".join(body).strip().rstrip(";")
-    return NamedQuery(meta["name"], meta["description"], tuple(params), cypher, path, group_size)
+    clash = sorted(set(gds_graphs) & {p.name for p in params})
+    if clash:
+        raise ValueError(f"{path}: {', '.join(clash)} is both a param and a gds_graph (the runner names graphs)")
+    return NamedQuery(meta["name"], meta["description"], tuple(params), cypher, path, group_size, gds_graphs)
 
 
 def _group_columns(path: Path, value: str) -> tuple[str, ...]:
