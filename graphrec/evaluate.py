@@ -260,11 +260,20 @@ def mf_bpr_config(time_budget_s: float = MF_BPR_BUDGET_S, seed: int = 2024) -> T
                        epochs=300, patience=5, eval_every=2, time_budget_s=time_budget_s, seed=seed)
 
 
+def gds_fastrp_baseline(ctx: EvalContext, ks: Sequence[int]) -> dict[str, Any]:
+    """FastRP computed in Neo4j by GDS (:mod:`graphrec.baselines.gds`): needs the graph, so never by default."""
+    from graphrec.baselines.gds import gds_fastrp_baseline as run
+
+    return run(ctx, ks)
+
+
 BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
     "popular": popular_baseline,
     "itemknn": itemknn_baseline,
     "mf_bpr": mf_bpr_baseline,
+    "gds_fastrp": gds_fastrp_baseline,
 }
+DEFAULT_BASELINES = ("popular", "itemknn", "mf_bpr")
 SLICES = ("cold_users", "zero_interaction_users", "cold_products")
 # Cut-offs --plot draws (evaluate computes them in the same pass as the requested ones).
 PLOT_KS = (1, 5, 10, 20, 50, 100)
@@ -282,7 +291,7 @@ LIFT_METHOD = {
 
 
 def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20),
-             baselines: Sequence[str] = tuple(BASELINES), zero_sample: int = ZERO_SAMPLE,
+             baselines: Sequence[str] = DEFAULT_BASELINES, zero_sample: int = ZERO_SAMPLE,
              seed: int = 2024, progress: Callable[[str], None] | None = None,
              on_epoch: Callable[[dict[str, float]], None] | None = None) -> dict[str, Any]:
     """The JSON report of ``graphrec evaluate``.
@@ -379,7 +388,7 @@ def curve_lines(report: dict[str, Any], min_users: int = MIN_PLOT_USERS) -> Curv
 
 
 def curves(artifact: Artifact, data: Interactions, ks: Sequence[int] = PLOT_KS,
-           baselines: Sequence[str] = tuple(BASELINES), zero_sample: int = ZERO_SAMPLE,
+           baselines: Sequence[str] = DEFAULT_BASELINES, zero_sample: int = ZERO_SAMPLE,
            seed: int = 2024, min_users: int = MIN_PLOT_USERS) -> Curves:
     """Metrics at many k for the model, its slices and the baselines: what --plot draws."""
     return curve_lines(evaluate(artifact, data, ks, baselines, zero_sample, seed), min_users)

@@ -321,7 +321,8 @@ def evaluate(
     snapshot: Annotated[Path, typer.Option(help="The snapshot it was trained on.")],
     k: Annotated[str, typer.Option(help="Cut-offs, comma separated.")] = "10,20",
     baselines: Annotated[str, typer.Option(help="Baselines to run in the same harness, comma separated "
-                                                "(popular, itemknn, mf_bpr; empty for none).")] = "popular,itemknn,mf_bpr",
+                                                "(popular, itemknn, mf_bpr, gds_fastrp: FastRP in Neo4j, needs the graph "
+                                                "loaded; empty for none).")] = "popular,itemknn,mf_bpr",
     plot: Annotated[Optional[Path], typer.Option(help="Also draw Recall@K / NDCG@K curves to this PNG.")] = None,
     split: SplitOpt = Split.auto,
     seed: SeedOpt = 2024,
@@ -336,6 +337,8 @@ def evaluate(
     from graphrec.evaluate import BASELINES, MIN_PLOT_USERS, PLOT_KS, curve_lines, mf_bpr_config, select_ks
     from graphrec.evaluate import evaluate as run_evaluation
     from graphrec.evaluate import plot as draw
+    from graphrec.baselines.gds import GdsBaselineError
+    from graphrec.store.driver import StoreUnavailable
 
     try:
         ks = tuple(sorted({int(x) for x in k.split(",") if x.strip()}))
@@ -365,6 +368,8 @@ def evaluate(
     all_ks = tuple(sorted(set(ks) | set(PLOT_KS))) if plot is not None else ks
     try:
         full = run_evaluation(artifact, data, all_ks, names, seed=seed, progress=say, on_epoch=mf_progress)
+    except (GdsBaselineError, StoreUnavailable) as err:  # gds_fastrp: no Neo4j or GDS, or not the snapshot's graph
+        fail(f"baseline gds_fastrp: {err}")
     finally:
         if mf_progress is not None:
             mf_progress.close()
