@@ -11,6 +11,11 @@ pairs against sampled negatives, and takes one Adam step. Two objectives:
   what lets large batches converge: on Gowalla BPR at batch 16384 plateaus well below the paper.
 
 Validation NDCG@20 on a part carved from train (never the test set) picks the best epoch.
+
+Inside a process group (``graphrec train --ddp N``, :mod:`graphrec.distributed`) the same loop
+trains data-parallel: each rank takes its share of every epoch's pairs, the loss runs through
+``DistributedDataParallel`` (gradients averaged across ranks), and rank 0's stopping decisions
+and clock are everyone's, so the ranks stay in step and hold identical weights.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphrec.distributed import rank_and_world
 from graphrec.interactions import Interactions
 from graphrec.losses import bpr, sampled_softmax
 from graphrec.models import build_model
@@ -89,16 +95,37 @@ class TrainResult:
     seconds_per_epoch: float
 
 
+class _Objective(nn.Module):
+    """The training loss as a module over exactly the parameters it trains: what DDP wraps."""
+
+    def __init__(self, trainer: "Trainer") -> None:
+        super().__init__()
+        self.model = trainer.model
+        if trainer.config.item_bias:
+            self.item_bias = trainer.item_bias
+        self._loss = trainer.loss
+
+    def forward(self, users: Tensor, items: Tensor) -> Tensor:
+        return self._loss(users, items)
+
+
 class Trainer:
     """Owns the training structures (built from train pairs only) and runs the loop."""
 
     def __init__(self, data: Interactions, config: TrainConfig) -> None:
         self.data = data
         self.config = config
-        torch.manual_seed(config.seed)
+        self.rank, self.world = rank_and_world()
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.device = torch.device(config.device)
         self.model = build_model(config.model, data, config, self.device)
         self.item_bias = nn.Parameter(torch.zeros(data.num_items, device=self.device))
+        self.objective: Callable[[Tensor, Tensor], Tensor] = self.loss
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.objective = DistributedDataParallel(_Objective(self))
+            torch.manual_seed(config.seed + self.rank)  # but each rank its own negatives
         self.known = UserItems.from_pairs(data.train[0], data.train[1], data.num_users)
         self.valid = UserItems.from_pairs(data.valid[0], data.valid[1], data.num_users)
         # Keys user * num_items + item of training pairs, sorted: vectorised "is a positive?" test.
@@ -170,6 +197,14 @@ class Trainer:
             return ranking + c.reg * l2
         raise ValueError(f"unknown loss {c.loss!r} (bpr or softmax)")
 
+    def _agree(self, value: float) -> float:
+        """Rank 0's value on every rank (its clock, its stopping decision), so ranks stay in step."""
+        if self.world == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        torch.distributed.broadcast(t, src=0)
+        return float(t.item())
+
     def learning_rate(self, progress: float) -> float:
         """The scheduled learning rate at ``progress`` (0..1) of ``epochs``, before ``lr_decay``."""
         c = self.config
@@ -189,7 +224,11 @@ class Trainer:
         optimizer = torch.optim.Adam(params, lr=c.lr)
         train = self.data.train.to(self.device)
         n = train.shape[1]
-        steps_per_epoch = max(1, math.ceil(n / c.batch_size))
+        share = n // self.world  # this rank's pairs per epoch (equal shares: equal step counts)
+        steps_per_epoch = max(1, math.ceil(share / c.batch_size))
+        # Shuffles are the same on every rank (one seed: the shares partition each epoch's pairs);
+        # user-uniform batches are drawn per rank.
+        g_rank = g if self.world == 1 else torch.Generator().manual_seed(c.seed + self.rank)
         if c.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"unknown lr_schedule {c.lr_schedule!r} (constant or cosine)")
         total_steps, done_steps = c.epochs * steps_per_epoch, 0
@@ -210,29 +249,32 @@ class Trainer:
         for epoch in range(1, c.epochs + 1):
             self.model.train()
             t0 = time.perf_counter()
-            perm = torch.randperm(n, generator=g).to(self.device)
+            perm = torch.randperm(n, generator=g)[self.rank::self.world][:share].to(self.device)
             total = 0.0
             for step in range(steps_per_epoch):
                 if c.sampling == "user":
-                    idx = self.sample_by_user(c.batch_size, g)
+                    idx = self.sample_by_user(c.batch_size, g_rank)
                 else:
                     idx = perm[step * c.batch_size : (step + 1) * c.batch_size]
-                loss = self.loss(train[0, idx], train[1, idx])
+                loss = self.objective(train[0, idx], train[1, idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                elapsed = self._agree(train_time + time.perf_counter() - t0) if c.time_budget_s else 0.0
                 for group in optimizer.param_groups:
-                    group["lr"] = self.learning_rate(progress(train_time + time.perf_counter() - t0)) * decayed
+                    group["lr"] = self.learning_rate(progress(elapsed)) * decayed
                 optimizer.step()
                 done_steps += 1
                 total += float(loss.detach())
-            train_time += time.perf_counter() - t0
+            train_time = self._agree(train_time + time.perf_counter() - t0)
             epochs_run = epoch
             record = {"epoch": epoch, "loss": total / steps_per_epoch, "train_s": train_time}
+            if self.world > 1:
+                record.update(ranks=self.world, steps=steps_per_epoch)
             stop = c.time_budget_s is not None and train_time >= c.time_budget_s
             if has_valid and (epoch % c.eval_every == 0 or epoch == c.epochs or stop):
                 metrics = self.validate()
                 record.update({f"valid_{k}": v for k, v in metrics.items() if k != "n_users"})
-                score = metrics[c.target_metric]
+                score = self._agree(metrics[c.target_metric])  # identical weights, one decision
                 if score > best_score + c.min_delta:
                     best_score, best_epoch, bad = score, epoch, 0
                     best_state = copy.deepcopy(self.model.state_dict())
@@ -247,7 +289,7 @@ class Trainer:
             history.append(record)
             if on_epoch is not None:
                 on_epoch(record)
-            if stop or (has_valid and bad >= c.patience):
+            if self._agree(float(stop or (has_valid and bad >= c.patience))):
                 break
         if best_state is not None:
             self.model.load_state_dict(best_state)

@@ -199,6 +199,9 @@ def train(
                                                      "training graph; lightgcn and social).")] = None,
     time_budget: Annotated[Optional[float], typer.Option(help="Stop after this many training seconds.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
+    ddp: Annotated[int, typer.Option(
+        "--ddp", min=1, help="Train data-parallel in this many processes (PyTorch DDP, gloo on CPU): each "
+                             "takes its share of every epoch, batches of --batch-size each.")] = 1,
     split: SplitOpt = Split.auto,
     seed: SeedOpt = 2024,
     progress: ProgressOpt = None,
@@ -222,9 +225,12 @@ def train(
     if progress is not False:
         reporter = TrainProgress(f"train {config.model}", config, data.valid.shape[1] > 0, live=is_tty())
         reporter.announce(f"{data.num_users:,} users, {data.num_items:,} products, "
-                          f"{data.train.shape[1]:,} training pairs")
+                          f"{data.train.shape[1]:,} training pairs" + (f", {ddp} processes (DDP)" if ddp > 1 else ""))
+    from graphrec.distributed import process_group
+
     try:
-        result = Trainer(data, config).fit(reporter)
+        with process_group(ddp, data, config):  # this process is rank 0 (a no-op for --ddp 1)
+            result = Trainer(data, config).fit(reporter)
     finally:
         if reporter is not None:
             reporter.close()
