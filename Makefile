@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 WORK ?= .graphrec/work
 MODEL ?= lightgcn
+# `make demo BROWSER=1`: the local Neo4j also serves Neo4j Browser (address printed at the end).
+BROWSER ?=
 
 .PHONY: install test demo neo4j-start neo4j-stop clean
 
@@ -21,7 +23,7 @@ test: install
 	GRAPHREC_FORBID_SKIPS=1 $(BIN)/pytest -q
 
 neo4j-start: install
-	$(BIN)/graphrec neo4j start
+	$(BIN)/graphrec neo4j start $(if $(BROWSER),--browser,)
 
 neo4j-stop:
 	$(BIN)/graphrec neo4j stop
@@ -42,6 +44,8 @@ demo: install neo4j-start
 	@echo ""
 	@echo "Dashboard: GRAPHREC_API_KEY=<a key you choose> $(BIN)/graphrec serve --model $(WORK)/model-$(MODEL) --port 8000"
 	@echo "           then open http://127.0.0.1:8000/ui/ and enter that key (API docs: http://127.0.0.1:8000/docs)"
+	@$(BIN)/graphrec neo4j status | $(BIN)/python -c "import json, sys; b = json.load(sys.stdin).get('browser'); \
+	  print(f'Neo4j Browser: {b} (user neo4j, password in $(or $(GRAPHREC_HOME),.graphrec)/neo4j/password)' if b else '')"
 
 clean:
 	rm -rf $(VENV) .pytest_cache
