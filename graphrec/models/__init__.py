@@ -11,23 +11,31 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from graphrec.models.inputs import ModelGraph
 from graphrec.models.lightgcn import LightGCN
-from graphrec.models.propagation import bipartite_adjacency, propagate, symmetric_csr
+from graphrec.models.propagation import (FastLGConv, FastSAGEConv, bipartite_adjacency, normalized_csr,
+                                         propagate, symmetric_csr)
 from graphrec.models.social import SocialLightGCN
 
 if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
+
     from graphrec.interactions import Interactions
     from graphrec.train import TrainConfig
 
 MODELS = ("lightgcn", "social", "sage")
 
 __all__ = ["LightGCN", "SocialLightGCN", "MODELS", "build_model", "bipartite_adjacency",
-           "propagate", "symmetric_csr"]
+           "propagate", "symmetric_csr", "normalized_csr", "FastLGConv", "FastSAGEConv", "ModelGraph"]
 
 
-def build_model(name: str, data: "Interactions", config: "TrainConfig",
+def build_model(name: str, data: "Interactions | HeteroData", config: "TrainConfig",
                 device: torch.device | None = None) -> nn.Module:
-    """The model ``name`` over the *training* graph of ``data`` (valid/test pairs never enter)."""
+    """The model ``name`` over the *training* graph of ``data`` (valid/test pairs never enter).
+
+    ``data`` is the snapshot's ``HeteroData`` (``load_snapshot``) or its ``to_interactions``: both
+    give the same model (see :class:`ModelGraph`).
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     device = device or torch.device("cpu")
@@ -35,12 +43,13 @@ def build_model(name: str, data: "Interactions", config: "TrainConfig",
         from graphrec.models.sage import HeteroSAGE
 
         return HeteroSAGE.from_interactions(data, config).to(device)
-    adj = bipartite_adjacency(data.train[0], data.train[1], data.num_users, data.num_items).to(device)
+    g = ModelGraph.of(data)
+    adj = bipartite_adjacency(g.train[0], g.train[1], g.num_users, g.num_items).to(device)
     if name == "lightgcn":
-        model = LightGCN(adj, data.num_users, data.num_items, config.dim, config.layers, config.init_std)
+        model = LightGCN(adj, g.num_users, g.num_items, config.dim, config.layers, config.init_std)
     else:
-        social = symmetric_csr(data.social[0], data.social[1], data.num_users).to(device)
-        model = SocialLightGCN(adj, social, data.num_users, data.num_items, config.dim,
+        social = normalized_csr(g.social[0], g.social[1], g.num_users).to(device)
+        model = SocialLightGCN(adj, social, g.num_users, g.num_items, config.dim,
                                config.layers, config.social_weight, config.init_std)
     if config.init == "spectral":
         model.spectral_init_(config.init_std, config.seed)

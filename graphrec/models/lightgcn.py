@@ -2,7 +2,8 @@
 
 No feature transforms, no non-linearities: each layer is ``x' = Â x`` over the user–item graph and
 the output is the mean of the layer-0..L embeddings. Tensors only; the graph comes in as a CSR
-matrix built by :func:`graphrec.models.propagation.bipartite_adjacency`.
+matrix built by :func:`graphrec.models.propagation.bipartite_adjacency`, and each layer is the PyG
+layer :class:`~graphrec.models.propagation.FastLGConv` (``LGConv`` with the fast CSR product).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from graphrec.models.propagation import propagate
+from graphrec.models.propagation import FastLGConv
 
 
 class LightGCN(nn.Module):
@@ -22,6 +23,7 @@ class LightGCN(nn.Module):
         self.num_users = num_users
         self.num_items = num_items
         self.num_layers = num_layers
+        self.conv = FastLGConv()  # parameter-free: the state_dict is unchanged
         self.embedding = nn.Embedding(num_users + num_items, dim)
         nn.init.normal_(self.embedding.weight, std=init_std)
 
@@ -55,7 +57,7 @@ class LightGCN(nn.Module):
         return self.embedding.weight[users], self.embedding.weight[items + self.num_users]
 
     def layer(self, x: Tensor, k: int) -> Tensor:
-        return propagate(self.adj, x)
+        return self.conv(x, self.adj)
 
     def forward(self) -> tuple[Tensor, Tensor]:
         """Final (user, item) embeddings: the mean over layers 0..L."""

@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphrec.models.lightgcn import LightGCN
-from graphrec.models.propagation import propagate
 
 
 class SocialLightGCN(LightGCN):
@@ -30,7 +29,7 @@ class SocialLightGCN(LightGCN):
         self.social_logit = nn.Parameter(torch.full((num_layers,), raw))
 
     def layer(self, x: Tensor, k: int) -> Tensor:
-        out = propagate(self.adj, x)
+        out = self.conv(x, self.adj)
         users = x[: self.num_users]
-        social = propagate(self.social_adj, users) * F.softplus(self.social_logit[k])
+        social = self.conv(users, self.social_adj) * F.softplus(self.social_logit[k])
         return torch.cat([out[: self.num_users] + social, out[self.num_users :]])
