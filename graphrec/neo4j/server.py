@@ -295,6 +295,35 @@ class LocalNeo4j:
         if done.returncode != 0:
             raise Neo4jServerError("setting the initial password failed: " + "\n".join(done.stderr.splitlines()[:3]))
 
+    def _prepare(self, port: int) -> Jars:
+        """Jars, config and plugins in place; a new home gets its password before any store exists."""
+        jars = ensure_jars()
+        self._write_config(port)
+        self._link_plugins(jars)
+        if not (self.data_dir / "dbms" / "auth.ini").exists() and not (self.data_dir / "databases").exists():
+            self._set_initial_password(jars.classpath)
+        return jars
+
+    def import_full(self, arguments: list[str], *, report: Path, database: str = "neo4j",
+                    max_off_heap: str = "2G", log: Path | None = None) -> None:
+        """Run Neo4j's offline importer (``neo4j-admin database import full``) into ``database`` of
+        this home; the server must be stopped. ``arguments`` name the CSV files (``--nodes=...``,
+        ``--relationships=...``); an existing store of ``database`` is replaced."""
+        if self.is_running():
+            raise Neo4jServerError("the importer needs the local server stopped")
+        jars = self._prepare(self.settings.bolt_port)
+        heap = self.settings.neo4j_heap
+        cmd = ["java", f"-Xmx{heap}", *JVM_OPTIONS, "-cp", jars.classpath, ADMIN_CLASS,
+               # The database first: --nodes and --relationships take every later word as a file.
+               "database", "import", "full", database, "--overwrite-destination=true", "--bad-tolerance=0",
+               f"--report-file={report}", f"--max-off-heap-memory={max_off_heap}", *arguments]
+        with open(log or os.devnull, "ab") as out:
+            done = subprocess.run(cmd, env=self._java_env(), cwd=self.root, stdout=out, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            lines = log.read_text(errors="replace").splitlines() if log else []
+            tail = [line for line in lines if not line.startswith("\tat ")][-15:]  # no Java stack frames
+            raise Neo4jServerError(f"neo4j-admin database import failed (exit {done.returncode}):\n" + "\n".join(tail))
+
     def start(self, timeout: float = 180.0) -> ServerStatus:
         """Start the server and return once Bolt answers; a no-op if it already runs."""
         if self.is_running():
@@ -309,11 +338,7 @@ class LocalNeo4j:
             raise Neo4jServerError(
                 f"port {browser} for Neo4j Browser is taken; choose --browser-port or GRAPHREC_BROWSER_PORT"
             )
-        jars = ensure_jars()
-        self._write_config(port)
-        self._link_plugins(jars)
-        if not (self.data_dir / "dbms" / "auth.ini").exists() and not (self.data_dir / "databases").exists():
-            self._set_initial_password(jars.classpath)
+        jars = self._prepare(port)
         heap = self.settings.neo4j_heap
         cmd = ["java", f"-Xms{heap}", f"-Xmx{heap}", *JVM_OPTIONS, "-cp", jars.classpath, MAIN_CLASS,
                f"--home-dir={self.root}", f"--config-dir={self.conf_dir}"]
