@@ -1,18 +1,24 @@
 """Load throughput: relationships per second into a local Neo4j (a benchmark, not a test).
 
-    .venv/bin/python bench/load.py [--datasets lastfm,synthetic,gowalla] [--users 115000] [--batch-size 10000]
+    .venv/bin/python bench/load.py [--datasets lastfm,synthetic,gowalla] [--users 115000] [--batch-size 10000] [--no-bulk]
 
 Starts its own Neo4j in a temporary home on a free port, warms it up with a small synthetic shop
 (unless --no-warmup), converts or generates each data set, loads it into an empty database and prints a table: seconds spent validating and writing, nodes
 and relationships in the database afterwards, and relationships per second end to end (validation
 included) and for the writes alone. CPU seconds of Neo4j and of this process are printed too: on
 a shared machine wall time is noisy, CPU time much less so. Then the seconds of each write step.
+
+Each data set is also bulk loaded (``graphrec load --bulk``: Neo4j's offline importer) into a fresh
+home of its own, unless --no-bulk: its row's "write s" counts writing the importer's CSV, the
+import, the server's restart and the schema; "neo4j cpu s" is the importer's CPU; the import
+alone is printed below the table.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -25,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from graphrec.config import Settings  # noqa: E402
 from graphrec.neo4j.server import LocalNeo4j, free_port  # noqa: E402
+from graphrec.store.bulk import bulk_load_directory  # noqa: E402
 from graphrec.store.driver import connect  # noqa: E402
 from graphrec.store.loader import LoadResult, load_directory  # noqa: E402
 
@@ -79,6 +86,24 @@ def prepare(name: str, out: Path, users: int, seed: int) -> Path:
     return out
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bulk_row(name: str, directory: Path, work: Path) -> Row:
+    """Bulk load ``directory`` into a fresh home of its own (its server stopped afterwards)."""
+    settings = Settings(home=work / f"bulk-{name}", bolt_port=free_port(), neo4j_password="bench-password",
+                        neo4j_uri=None)
+    children0, client0 = children_cpu(), time.process_time()
+    try:
+        result = bulk_load_directory(settings, directory, progress=False)
+    finally:
+        LocalNeo4j(settings).stop()
+    # The importer ran as a waited-for child: its CPU is in RUSAGE_CHILDREN (the server's is not yet).
+    return Row(f"{name} (bulk)", result, children_cpu() - children0, time.process_time() - client0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="lastfm,synthetic")
@@ -86,6 +111,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--reload", action="store_true", help="also time a second load of the same files")
+    parser.add_argument("--no-bulk", dest="bulk", action="store_false",
+                        help="skip the bulk load (Neo4j's offline importer) of each data set")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="skip loading a small shop first (the JVM compiles the statements then)")
     args = parser.parse_args()
@@ -105,6 +132,8 @@ def main() -> None:
         for name in args.datasets.split(","):
             print(f"preparing {name} ...", file=sys.stderr)
             directory = prepare(name, work / name, args.users, args.seed)
+            if args.bulk:
+                rows.append(bulk_row(name, directory, work))
             wipe(driver)
             runs = [name, f"{name} (reload)"] if args.reload else [name]
             for label in runs:
@@ -129,6 +158,10 @@ def main() -> None:
         print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths))))
         if k == 0:
             print("  ".join("-" * w for w in widths))
+    for r in rows:
+        if "import" in r.result.step_seconds:
+            print(f"{r.name}: neo4j-admin import alone {r.rels / r.result.step_seconds['import']:,.0f} rel/s "
+                  f"({r.result.step_seconds['import']:.1f} s)")
     print(f"\nbatch size {args.batch_size}, {os.cpu_count()} CPUs; seconds per write step:")
     for r in rows:
         steps = ", ".join(f"{k} {v:.1f}" for k, v in r.result.step_seconds.items() if v >= 0.05)

@@ -1,6 +1,6 @@
 """Bulk loading: a validated shop written by Neo4j's own offline importer into an empty database.
 
-``graphrec load DIR --bulk`` validates exactly like the online load (:func:`validate_directory`:
+``graphrec load DIR --bulk`` validates exactly like the online load (:func:`graphrec.store.loader.validated`:
 the same rules, rejected rows and counts), then writes the validated rows as the importer's CSV
 (one header file and one data file per label and relationship type, ids as strings in one ID
 space per label) and runs ``neo4j-admin database import full`` from the same jars as the server
@@ -33,10 +33,10 @@ import pyarrow.csv as pacsv
 
 from graphrec import schema
 from graphrec.config import Settings
-from graphrec.ingest.validate import Graph, validate_directory
+from graphrec.ingest.validate import Graph
 from graphrec.neo4j.server import LocalNeo4j
 from graphrec.store.driver import connect
-from graphrec.store.loader import InvalidInput, LoadResult, database_counts, load_lock
+from graphrec.store.loader import LoadResult, load_lock, load_result, validated
 from graphrec.store.schema import apply_schema
 
 # Community serves one user database, the default one; the importer can only fill that.
@@ -169,7 +169,7 @@ def bulk_load_directory(settings: Settings, directory: Path, *, skip_invalid: bo
     into the local server's empty database with Neo4j's offline importer; the server runs afterwards.
 
     Raises :class:`BulkLoadRefused` (external server, another database than Community's one, a
-    non-empty database) and :class:`InvalidInput`, both before the server is touched."""
+    non-empty database) and :class:`~graphrec.store.loader.InvalidInput`, both before the server is touched."""
     if settings.external:
         raise BulkLoadRefused(f"--bulk runs Neo4j's offline importer on the local server's files, but NEO4J_URI "
                               f"points at an external server ({settings.neo4j_uri}): load without --bulk, or run "
@@ -179,11 +179,7 @@ def bulk_load_directory(settings: Settings, directory: Path, *, skip_invalid: bo
         raise BulkLoadRefused(f"--bulk imports into Neo4j Community's one database, {DEFAULT_DATABASE!r}, "
                               f"not {database!r}")
     started = time.perf_counter()
-    graph, report = validate_directory(Path(directory), skip_invalid=skip_invalid)
-    if rejects is not None and not report.fatal:
-        report.write_rejects(Path(rejects))
-    if graph is None:
-        raise InvalidInput(report)
+    graph, report = validated(directory, skip_invalid=skip_invalid, rejects=rejects)
     server = LocalNeo4j(settings)
     steps: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -234,13 +230,7 @@ def bulk_load_directory(settings: Settings, directory: Path, *, skip_invalid: bo
     try:
         apply_schema(driver, database)
         steps["schema"] = time.perf_counter() - t0
-        nodes, rels = database_counts(driver, database)
+        return load_result(report, steps, driver, database, started)
     finally:
         driver.close()
-    return LoadResult(
-        nodes=nodes, relationships=rels, rejected=report.rejected, seconds=time.perf_counter() - started,
-        validation_seconds=report.seconds, write_seconds=sum(steps.values()), step_seconds=steps,
-        files={f: {"rows": c.rows, "loaded": c.loaded, "rejected": c.rejected} for f, c in report.files.items()},
-        warnings=report.warnings,
-    )
 

@@ -361,13 +361,26 @@ def load_directory(driver: Driver, directory: Path, *, skip_invalid: bool = Fals
     rejected ones to ``rejects``). While another load runs, :class:`LoadInProgress` is raised, also
     before anything is written."""
     started = time.perf_counter()
+    graph, report = validated(directory, skip_invalid=skip_invalid, rejects=rejects)
+    steps = write_graph(driver, graph, database=database, batch_size=batch_size, progress=progress,
+                        batch_bytes=batch_bytes)
+    return load_result(report, steps, driver, database, started)
+
+
+def validated(directory: Path, *, skip_invalid: bool, rejects: Path | None) -> tuple[Graph, ValidationReport]:
+    """The graph to write (online or bulk), rejected rows written to ``rejects``; :class:`InvalidInput`
+    when it may not be loaded."""
     graph, report = validate_directory(Path(directory), skip_invalid=skip_invalid)
     if rejects is not None and not report.fatal:
         report.write_rejects(Path(rejects))
     if graph is None:
         raise InvalidInput(report)
-    steps = write_graph(driver, graph, database=database, batch_size=batch_size, progress=progress,
-                        batch_bytes=batch_bytes)
+    return graph, report
+
+
+def load_result(report: ValidationReport, steps: dict[str, float], driver: Driver, database: str,
+                started: float) -> LoadResult:
+    """What a load (online or bulk) reports: the database's counts now, rows per file, timings."""
     nodes, rels = database_counts(driver, database)
     return LoadResult(
         nodes=nodes, relationships=rels, rejected=report.rejected, seconds=time.perf_counter() - started,
