@@ -39,7 +39,7 @@ def load(
     another one is refused, nothing written, until the first has finished.
 
     With --bulk, after the same validation, Neo4j's offline importer (neo4j-admin database import
-    full) writes the graph into the local server's empty database, many times faster; the server
+    full) writes the graph into the local server's empty database; the server
     runs afterwards. A non-empty database and an external NEO4J_URI are refused.
     """
     from graphrec.store.loader import DEFAULT_BATCH_SIZE, InvalidInput, LoadInProgress, load_directory
