@@ -16,7 +16,6 @@ index's top-level dicts. The child runs at a lower CPU priority than the service
 from __future__ import annotations
 
 import gc
-import logging
 import multiprocessing
 import os
 import threading
@@ -29,7 +28,6 @@ from neo4j.exceptions import ServiceUnavailable
 from graphrec.config import Settings
 from graphrec.serving.graph_index import GraphIndex, IndexDiff, diff
 
-log = logging.getLogger("graphrec.serving")
 
 # Nice increment of the reader process: on a busy machine the requests get the CPU first.
 READER_NICENESS = 10
