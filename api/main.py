@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -18,6 +20,7 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 
 from api import errors
+from api.timing import ServerTiming
 from api.routes import campaigns, events, offers, reports
 from api.routes import browse, coldstart, graph, health, privacy, promos, recommendations, ui
 from graphrec import __version__
@@ -39,6 +42,27 @@ MAX_BODY_BYTES = 256 * 1024
 # switch interval each of those hand-backs can wait 5 ms behind the loop; 1 ms cut the soak's read
 # and write p99 by 2-3x (bench/soak.py, alternating A/B runs).
 GIL_SWITCH_S = 0.001
+# A garbage collection holds the GIL for its whole pass, i.e. it stalls every request: one longer
+# than this is logged (with its generation), so a latency spike in the service's log has a name.
+SLOW_GC_S = 0.05
+_gc_started: list[float] = []
+
+
+def log_slow_collections() -> None:
+    """Log every garbage collection slower than SLOW_GC_S (``graphrec serve`` turns this on for
+    its process; the app itself leaves the interpreter's hooks alone)."""
+    if _log_slow_collections not in gc.callbacks:
+        gc.callbacks.append(_log_slow_collections)
+
+
+def _log_slow_collections(phase: str, info: dict) -> None:
+    if phase == "start":
+        _gc_started[:] = [time.perf_counter()]
+    elif _gc_started:
+        took = time.perf_counter() - _gc_started.pop()
+        if took > SLOW_GC_S:
+            log.warning("garbage collection of generation %d took %.2f s (%d objects collected)",
+                        info.get("generation", -1), took, info.get("collected", 0))
 
 
 def create_app(settings: Settings, artifact_path: str | Path, *, service: Service | None = None,
@@ -102,6 +126,7 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
                                                       registry=campaign_registry)}
     errors.install(app)
     app.add_middleware(events.BodyLimits, max_bytes=max_body_bytes)  # /events allows larger batches
+    app.add_middleware(ServerTiming)  # outermost: the whole app's time, limits and errors included
     for module in (health, recommendations, promos, coldstart, graph, privacy, campaigns, offers, events, reports,
                    browse):
         app.include_router(module.router)

@@ -90,6 +90,8 @@ class RawClient(Client):
         self.size = connections
         self.pool: asyncio.Queue = asyncio.Queue()
         self.opened = 0
+        # The server's own time per request (its Server-Timing header), by method: GET, POST.
+        self.server_ms: dict[str, list[float]] = {}
 
     async def _conn(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.pool.empty() and self.opened < self.size:
@@ -111,8 +113,11 @@ class RawClient(Client):
                 if line in (b"\r\n", b""):
                     break
                 name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
+                name = name.strip().lower()
+                if name == b"content-length":
                     length = int(value)
+                elif name == b"server-timing" and b"dur=" in value:
+                    self.server_ms.setdefault(method, []).append(float(value.split(b"dur=")[1].split(b";")[0]))
             payload = await reader.readexactly(length)
         except Exception:
             writer.close()
@@ -304,7 +309,7 @@ def start_server(model: Path, port: int, env: dict[str, str] | None = None,
                  extra: list[str] | None = None) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("graphrec")
     cmd = [str(exe) if exe.exists() else "graphrec", "serve", "--model", str(model), "--port", str(port),
-           "--log-level", "warning", *(extra or [])]
+           "--log-level", os.environ.get("BENCH_SERVER_LOG_LEVEL", "warning"), *(extra or [])]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OPENBLAS_NUM_THREADS": "1", **(env or {})})
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

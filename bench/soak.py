@@ -30,7 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.api import Client, RawClient, Result, free_port, run_open_loop, start_server, table  # noqa: E402
+from bench.api import Client, RawClient, Result, free_port, percentile, run_open_loop, start_server, table  # noqa: E402
 
 
 @dataclass
@@ -40,6 +40,7 @@ class SoakReport:
     paths_seen: int
     paths_missing: list[list[dict[str, Any]]]
     reloads: int
+    server_ms: dict[str, list[float]]  # the server's own time (Server-Timing), GET = reads, POST = writes
 
     @property
     def errors(self) -> int:
@@ -99,19 +100,19 @@ def run_soak(url: str, key: str | None, driver: Any, users: list[str], products:
     """Soak the server at ``url``, then check every path in Neo4j (library entry for the test)."""
     run = run or f"{int(time.time())}"
 
-    async def go() -> tuple[Result, Result, set[str], int, int]:
+    async def go() -> tuple[Result, Result, set[str], int, int, dict[str, list[float]]]:
         client = RawClient(url, connections=64, key=key)
         try:
             _, before = await client.get("/health")
             reads, writes, paths = await soak(client, users, products, run, duration=duration,
                                               read_rate=read_rate, write_rate=write_rate)
             _, after = await client.get("/health")
-            return reads, writes, paths, before["generation"], after["generation"]
+            return reads, writes, paths, before["generation"], after["generation"], client.server_ms
         finally:
             await client.close()
 
-    reads, writes, paths, gen0, gen1 = asyncio.run(go())
-    return SoakReport(reads, writes, len(paths), missing_paths(driver, paths), gen1 - gen0)
+    reads, writes, paths, gen0, gen1, server_ms = asyncio.run(go())
+    return SoakReport(reads, writes, len(paths), missing_paths(driver, paths), gen1 - gen0, server_ms)
 
 
 def report_table(report: SoakReport) -> str:
@@ -121,6 +122,12 @@ def report_table(report: SoakReport) -> str:
              f"{len(report.paths_missing)}",
              f"p99 reads {report.p99(report.reads):.1f} ms, writes {report.p99(report.writes):.1f} ms "
              f"(target <= 50 ms); errors {report.errors} (target 0)"]
+    # The client shares the machine: the server's own share of each latency, from Server-Timing.
+    for method, name in (("GET", "reads"), ("POST", "writes")):
+        values = report.server_ms.get(method, [])
+        if values:
+            lines.append(f"server's own time, {name}: p50 {percentile(values, 50):.1f} / p95 "
+                         f"{percentile(values, 95):.1f} / p99 {percentile(values, 99):.1f} / max {max(values):.1f} ms")
     for result in (report.reads, report.writes):
         lines += [f"  {result.name}: {sample}" for sample in result.error_samples]
     return "\n".join(lines)

@@ -53,10 +53,11 @@ def serve(
 
     import uvicorn
 
-    from api.main import create_app
+    from api.main import create_app, log_slow_collections
     from graphrec.artifact import ArtifactError
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_slow_collections()
     try:
         application = create_app(settings_of(ctx), model, refresh_s=refresh_every)
     except ArtifactError as err:

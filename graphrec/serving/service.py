@@ -126,7 +126,17 @@ class Service:
         service = cls(settings, artifact, open_driver(settings), reader)
         if load_graph:
             service.try_load_index()
+            service.warm_up_writes()
         return service
+
+    def warm_up_writes(self) -> None:
+        """Have Neo4j plan every write statement now (rolled back), not on the first requests."""
+        if self.driver is None:
+            return
+        try:
+            log.info("write statements planned in %.2f s", writes.warm_up(self.driver, self.database))
+        except Exception as err:  # noqa: BLE001 - a cold plan cache only costs the first writes time
+            log.warning("could not plan the write statements ahead: %s", err)
 
     def close(self) -> None:
         self.reader.close()
@@ -171,6 +181,7 @@ class Service:
                     with self.breaker.call() as driver:
                         update = self.reader.read(driver, self.database, current.read if current.index.loaded else 0,
                                                   dirty)
+                    read_s = time.monotonic() - self._last_attempt
                     if update.changes is None:
                         state, apply = self._build_state(update), None
                     else:
@@ -179,12 +190,14 @@ class Service:
                         apply = update.changes
                 finally:
                     gc.enable()
+                built = time.monotonic()
                 with self._mirror_lock:
                     if apply is not None:  # the shared recommender is changed under the writers' lock
                         self._update_recommender(state.recommender, current.index, state.index, apply)
                     for mirror in self._journal:
                         mirror(state)
                     self.state = state
+                    locked_s = time.monotonic() - built
             except ReaderFailed as err:
                 log.error("reading the graph failed: %s", err)
                 raise GraphUnavailable("the graph could not be read; the service keeps its previous "
@@ -198,8 +211,11 @@ class Service:
         # requests on every reload). An old state's objects are still freed by refcount.
         gc.freeze()  # thawed at exit (see the atexit line at the top)
         changed = "everything" if apply is None else f"{apply.size()} changed keys"
-        log.info("graph index loaded (generation %d, %s): %s", state.generation, changed,
-                 state.index.counts())
+        # The three times: waiting on the reader, building the new state beside the old one, and
+        # the part writers wait for (recommender update and journal replay, under their lock).
+        log.info("graph index loaded (generation %d, %s; read %.0f ms, build %.0f ms, under the writers' "
+                 "lock %.1f ms): %s", state.generation, changed, 1000 * read_s,
+                 1000 * (built - self._last_attempt - read_s), 1000 * locked_s, state.index.counts())
         return state.index
 
     def _build_state(self, update: Update) -> ServingState:

@@ -9,6 +9,7 @@ come from :mod:`graphrec.schema`, never from a request; all data travels as para
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import time
@@ -23,7 +24,7 @@ from graphrec import schema
 
 WRITE_TIMEOUT_S = 10.0
 TRANSIENT_RETRIES = 3
-SLOW_WRITE_S = 0.5  # logged: the time a write spent in Neo4j, retries included
+SLOW_WRITE_S = 0.5
 log = logging.getLogger("graphrec.serving")
 # Edges written live feed the next training run: they are training data, not held-out data.
 LIVE_SPLIT = "train"
@@ -160,14 +161,41 @@ def check_exists(tx: neo4j.ManagedTransaction, fields: dict[str, tuple[str, Sequ
         raise MissingNodes(missing)
 
 
+# Every statement here finds its nodes by key (index seeks), so its plan never depends on the
+# graph's statistics. By default Neo4j replans a cached statement once a label's count drifts far
+# enough (live sign-ups do that all day) and requests arriving meanwhile wait for the planner:
+# 0.3-0.9 s stalls of every write in the soak. ``replan=skip`` keeps the first plan.
+KEEP_PLAN = "CYPHER replan=skip "
+
+
+class _KeepPlans:
+    """The transaction as the writes see it: every statement runs with :data:`KEEP_PLAN`."""
+
+    def __init__(self, tx: Any) -> None:
+        self._tx = tx
+
+    def run(self, query: str, parameters: dict[str, Any] | None = None, **kwargs: Any) -> neo4j.Result:
+        return self._tx.run(KEEP_PLAN + query, parameters, **kwargs)
+
+
+# Set by warm_up: _write runs the work and rolls it back (the plans are cached, nothing is written).
+_ROLL_BACK: contextvars.ContextVar[bool] = contextvars.ContextVar("graphrec_write_roll_back", default=False)
+
+
 def _write(driver: Driver, database: str, work: Any) -> Any:
     """One write transaction. Transient errors (a deadlock between concurrent MERGEs) are retried
     here, a few times; connectivity errors are not (the service's breaker answers those at once)."""
+    if _ROLL_BACK.get():
+        with driver.session(database=database) as session, session.begin_transaction() as tx:
+            result = work(_KeepPlans(tx))
+            tx.rollback()
+            return result
     started = time.monotonic()
     for attempt in range(TRANSIENT_RETRIES + 1):
         with driver.session(database=database) as session:
             try:
-                result = session.execute_write(neo4j.unit_of_work(timeout=WRITE_TIMEOUT_S)(work))
+                result = session.execute_write(
+                    neo4j.unit_of_work(timeout=WRITE_TIMEOUT_S)(lambda tx: work(_KeepPlans(tx))))
                 took = time.monotonic() - started
                 if took > SLOW_WRITE_S:
                     log.warning("slow write: %.2f s in Neo4j (%d attempt%s)", took, attempt + 1,
@@ -271,3 +299,32 @@ def delete_user(driver: Driver, database: str, user_id: str) -> bool:
         return bool(rec["n"])
 
     return _write(driver, database, work)
+
+
+def warm_up(driver: Driver, database: str) -> float:
+    """Compile and cache the plan of every statement the service writes with, in transactions that
+    are rolled back, so the first live writes do not queue behind the planner (about 0.2 s a
+    statement, and all concurrent requests for it wait). Returns the seconds it took."""
+    started = time.monotonic()
+    nobody, nothing = "graphrec-warm-up", "graphrec-warm-up-product"
+    interactions = [Interaction(nothing, kind) for kind in schema.INTERACTION_KINDS]
+    token = _ROLL_BACK.set(True)
+    try:
+        for check in (False, True):
+            for run in (
+                lambda: create_user(driver, database, nobody, "warm-up", [nobody + "-friend"], [],
+                                    interactions, [nobody + "-followed"], check=check),
+                lambda: add_edges(driver, database, nobody, friends=[nobody + "-friend"],
+                                  follows=[nobody + "-followed"], interactions=interactions, check=check),
+                lambda: create_product(driver, database, nothing, "warm-up", "graphrec-warm-up-category",
+                                       1.0, "brand", check=check),
+            ):
+                try:
+                    run()
+                except (MissingNodes, AlreadyExists):  # check=True stops at the missing ids: fine
+                    pass
+        record_purchases(driver, database, [Purchase(nobody, nothing)])
+        delete_user(driver, database, nobody)
+    finally:
+        _ROLL_BACK.reset(token)
+    return time.monotonic() - started

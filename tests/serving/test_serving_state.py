@@ -196,3 +196,32 @@ def test_a_cold_user_is_folded_in_from_friends_follows_and_followers_apart(servi
     expected = fold_in_user(service.artifact, friends=["u02"], follows=["u04"], followers=["u01"])
     assert source == "fold_in" and np.allclose(vec, expected)
     assert not np.allclose(vec, fold_in_user(service.artifact, friends=["u02"]))  # followers count
+
+
+def test_write_statements_are_planned_at_start_without_writing_anything(service, shop_db):
+    from graphrec.serving import writes
+
+    driver = shop_db
+    def counts() -> tuple[int, int]:
+        with driver.session() as s:
+            return (s.run("MATCH (n) RETURN count(n) AS n").single()["n"],
+                    s.run("MATCH ()-[r]->() RETURN count(r) AS n").single()["n"])
+
+    def cached_plans() -> int:  # clearing the query caches says how many plans they held
+        with driver.session() as s:
+            message = s.run("CALL db.clearQueryCaches()").single()[0]
+        return int(message.split(" of ")[1].split()[0]) if " of " in message else 0
+
+    before = counts()
+    cached_plans()
+    writes.warm_up(driver, service.database)
+    # create_user, add_edges, create_product (each with and without the id check), purchases,
+    # erasure: at least one plan each, and the service's own count queries.
+    assert cached_plans() >= 6
+    assert counts() == before  # every transaction was rolled back
+    with driver.session() as s:
+        assert s.run("MATCH (n) WHERE n.id STARTS WITH 'graphrec-warm-up' RETURN count(n) AS n").single()["n"] == 0
+    # The live writes run with the plan-keeping option (a statement Neo4j would refuse fails here).
+    service.create_user("after-warm-up", "After", ["u01"], [], [Interaction("p101")])
+    assert service.state.index.has_user("after-warm-up")
+    assert writes.KEEP_PLAN.strip() == "CYPHER replan=skip"
