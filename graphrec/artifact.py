@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -70,6 +71,17 @@ class Artifact:
         self._pseudonyms = list(self.user_ids) if self.pseudonym_key is not None else None
         self.product_index = {p: i for i, p in enumerate(self.product_ids)}
         self.category_index = {c: i for i, c in enumerate(self.category_ids)}
+
+    @cached_property
+    def typical_product_norm(self) -> float:
+        """Median embedding norm of the products trained on (all products if none is known to be).
+
+        Every product fold-in scales to it. Computed once: per fold-in it made folding in a
+        long-tail catalogue quadratic (60k untrained products of a Ciao-shaped shop: ~10 minutes).
+        It is read before any fold-in row replaces an untrained one, so it never drifts with them."""
+        norms = np.linalg.norm(self.product_emb, axis=1)
+        trained = np.asarray(self.popularity) > 0
+        return float(np.median(norms[trained] if trained.any() and len(trained) == len(norms) else norms))
 
     @property
     def model(self) -> str:

@@ -203,9 +203,10 @@ def fold_in_product(
 ) -> np.ndarray:
     """Embedding (float32, [dim]) of a product from its categories (and buyers, if any).
 
-    The result is rescaled to the median product-embedding norm: in dot-product models the norm
-    carries popularity, and a product nobody bought yet should rank like a typical one, not like
-    the most popular (nor the least).
+    The result is rescaled to the median norm of the trained products
+    (:attr:`Artifact.typical_product_norm`): in dot-product models the norm carries popularity, and
+    a product nobody bought yet should rank like a typical one, not like the most popular (nor the
+    least).
     """
     w = _weights(artifact, weights)
     dim = artifact.product_emb.shape[1]
@@ -222,5 +223,5 @@ def fold_in_product(
     norm = float(np.linalg.norm(vec))
     if norm == 0:
         return vec
-    target = np.median(np.linalg.norm(artifact.product_emb, axis=1)) * w["product_scale"]
+    target = artifact.typical_product_norm * w["product_scale"]
     return vec * np.float32(target / norm)

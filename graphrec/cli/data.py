@@ -120,11 +120,24 @@ def dataset_gowalla(
 
 @app.command()
 def generate(
-    users: Annotated[int, typer.Option("--users", min=2, help="Number of users (about 10 purchases each).")],
+    users: Annotated[int, typer.Option("--users", min=2, help="Number of users.")],
     out: Annotated[Path, typer.Option(help="Where to write the canonical files.")],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
+    purchases_per_user: Annotated[float, typer.Option(min=1.0, help="Mean purchase rows per user.")] = 10.0,
+    users_per_product: Annotated[float, typer.Option(
+        min=0.001, help="Users per product: below 1 gives a long-tail catalogue larger than the user base.")] = 10.0,
+    friends_per_user: Annotated[float, typer.Option(min=0.0, help="Mean friendships per user.")] = 8.0,
+    homophily: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Share of friendships inside the same favourite subcategory (0: friends are anyone).")] = 0.7,
 ) -> None:
-    """Generate a synthetic shop: category tree, products, friends with homophily, purchases."""
-    from graphrec.datasets.synthetic import generate_shop
+    """Generate a synthetic shop: category tree, products, friends with homophily, purchases.
 
-    print_json(generate_shop(users, out, seed))
+    The defaults give about 10 purchases per user and a tenth as many products as users; the shape
+    of a long-tail shop like Ciao (7.4k users, 105k products, 284k purchases) is
+    ``--users 7375 --users-per-product 0.07 --purchases-per-user 38.5``.
+    """
+    from graphrec.datasets.synthetic import ShopShape, generate_shop
+
+    shape = ShopShape(purchases_per_user=purchases_per_user, users_per_product=users_per_product,
+                      friends_per_user=friends_per_user, homophily=homophily)
+    print_json(generate_shop(users, out, seed, shape))

@@ -197,7 +197,10 @@ def train(
                                                            "validation without improvement (1: constant).")] = None,
     init: Annotated[Optional[str], typer.Option(help="normal, or spectral (top singular vectors of the "
                                                      "training graph; lightgcn and social).")] = None,
-    time_budget: Annotated[Optional[float], typer.Option(help="Stop after this many training seconds.")] = None,
+    time_budget: Annotated[Optional[float], typer.Option(
+        envvar="GRAPHREC_TIME_BUDGET", min=1.0,
+        help="Stop after this many training seconds (the best validation epoch is kept). Default: "
+             "sized with the graph, 10 minutes to an hour (docs/learning.md).")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
     ddp: Annotated[int, typer.Option(
         "--ddp", min=1, help="Train data-parallel in this many processes (PyTorch DDP, gloo on CPU): each "

@@ -40,7 +40,7 @@ class ShopShape:
     """Knobs of the generated shop; the defaults give about 10 purchase rows per user."""
 
     purchases_per_user: float = 10.0
-    users_per_product: int = 10
+    users_per_product: float = 10.0  # below 1: a long-tail catalogue (more products than users)
     friends_per_user: float = 8.0
     homophily: float = 0.7  # share of friendships inside the same favourite subcategory
     taste_share: float = 0.6  # purchases from a favourite subcategory
@@ -86,7 +86,7 @@ def generate_shop(n_users: int, out_dir: Path, seed: int = 0, shape: ShopShape =
     cat_parent = [""] * n_dep + [f"d{d}" for d in sub_dep]
 
     # Products: every subcategory gets at least one, the rest follow subcategory popularity.
-    n_prod = max(n_sub, n_users // shape.users_per_product)
+    n_prod = max(n_sub, int(n_users / shape.users_per_product))
     sub_weight = rng.dirichlet(np.full(n_sub, 0.8))
     prod_sub = np.concatenate([np.arange(n_sub), rng.choice(n_sub, n_prod - n_sub, p=sub_weight)])
     prod_sub.sort()  # products grouped by subcategory: each subcategory is a block

@@ -46,6 +46,8 @@ class LightGCN(nn.Module):
                              shape=tuple(adj.shape))
         r = full[: self.num_users, self.num_users :]
         k = min(dim, min(r.shape) - 1)
+        if k < 1 or r.nnz == 0:  # nothing to decompose (a graph of one user or one product)
+            return
         u, _, vt = svds(r.astype(np.float64), k=k, random_state=seed)
         x = np.zeros((self.num_users + self.num_items, dim))
         x[: self.num_users, :k], x[self.num_users :, :k] = u, vt.T

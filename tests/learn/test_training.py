@@ -237,7 +237,8 @@ def test_cli_pipeline_on_exported_shop(empty_db, tmp_path):
     rows = {line.split(" | ")[0].strip(): line for line in res.stdout.splitlines()[2:4]}
     assert set(rows) == {"validation", "test"}, res.stdout  # a table for people, not JSON
     assert f"model: {tmp_path / 'm2'}" in res.stderr and "next: graphrec evaluate" in res.stderr
-    assert "stops after 10 validations without gain" in res.stderr and "train lightgcn: epoch 1 (at most 2)" in res.stderr
+    assert "stops after 8 validations without gain" in res.stderr and "train lightgcn: epoch 1 (at most 2)" in res.stderr
+    assert "or after 10:00 of training" in res.stderr  # every run has a time budget
     assert "stopped: epoch maximum" in res.stderr and "\r" not in res.stderr
     assert "fold-in weights (friends " in res.stdout
     res = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m"), "--snapshot", str(tmp_path / "snap"),
