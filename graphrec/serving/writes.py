@@ -9,6 +9,7 @@ come from :mod:`graphrec.schema`, never from a request; all data travels as para
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import random
@@ -301,11 +302,30 @@ def delete_user(driver: Driver, database: str, user_id: str) -> bool:
     return _write(driver, database, work)
 
 
+# Connections the pool opens at start: more writes than this at once is a burst the pool then grows
+# for (each new connection costs Neo4j an authentication: about 0.1 s idle, up to a second under
+# load, and the write that asked for it waits).
+WARM_CONNECTIONS = 16
+
+
+def open_connections(driver: Driver, database: str, n: int = WARM_CONNECTIONS) -> None:
+    """Make the driver's pool hold ``n`` authenticated connections: ``n`` transactions open at once
+    (each holds its own connection until it ends), then rolled back."""
+    with contextlib.ExitStack() as stack:
+        for _ in range(n):
+            tx = stack.enter_context(driver.session(database=database)).begin_transaction()
+            stack.callback(tx.close)  # rolls back (nothing was written)
+            tx.run("RETURN 1").consume()
+
+
 def warm_up(driver: Driver, database: str) -> float:
-    """Compile and cache the plan of every statement the service writes with, in transactions that
-    are rolled back, so the first live writes do not queue behind the planner (about 0.2 s a
-    statement, and all concurrent requests for it wait). Returns the seconds it took."""
+    """Ready the write path before the first request: the pool's connections opened
+    (:func:`open_connections`), and the plan of every statement the service writes with compiled
+    and cached, in transactions that are rolled back, so the first live writes do not queue behind
+    the planner (about 0.2 s a statement, and all concurrent requests for it wait). Returns the
+    seconds it took."""
     started = time.monotonic()
+    open_connections(driver, database)
     nobody, nothing = "graphrec-warm-up", "graphrec-warm-up-product"
     interactions = [Interaction(nothing, kind) for kind in schema.INTERACTION_KINDS]
     token = _ROLL_BACK.set(True)
