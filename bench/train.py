@@ -82,6 +82,8 @@ def bench_one(name: str, snapshot: Path, model: str, export_seconds: float | Non
                                  ks=(20,))["recall@20"]
         trace.append((int(record["epoch"]), float(record["train_s"]), recall))
         eval_cpu[0] += time.process_time() - c1
+        print(f"{name} {model} ({defaults}): epoch {int(record['epoch'])}, {record['train_s']:.0f} s of training, "
+              f"test recall@20 {recall:.4f}", file=sys.stderr, flush=True)
         if target is not None and not reached and recall >= target:
             # CPU seconds too: on a shared machine wall time mostly measures the neighbours.
             reached.update(epoch=int(record["epoch"]), wall_s=setup + float(record["train_s"]),
