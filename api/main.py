@@ -15,7 +15,7 @@ import sys
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 from fastapi import FastAPI
 
@@ -48,11 +48,16 @@ SLOW_GC_S = 0.05
 _gc_started: list[float] = []
 
 
-def log_slow_collections() -> None:
-    """Log every garbage collection slower than SLOW_GC_S (``graphrec serve`` turns this on for
-    its process; the app itself leaves the interpreter's hooks alone)."""
-    if _log_slow_collections not in gc.callbacks:
-        gc.callbacks.append(_log_slow_collections)
+@contextlib.contextmanager
+def slow_collections_logged() -> Iterator[None]:
+    """Log every garbage collection slower than SLOW_GC_S while ``graphrec serve`` runs. The hook
+    is removed when serving ends: left in place, it ran in the interpreter's final collections and
+    those then left objects alive (DuckDB connections, reported as "nanobind: leaked" at exit)."""
+    gc.callbacks.append(_log_slow_collections)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(_log_slow_collections)
 
 
 def _log_slow_collections(phase: str, info: dict) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from graphrec.cli.app import (FormatOpt, app, fail, format_table, neo4j_still_running, print_json, settings_of,
+from graphrec.cli.app import (Format, FormatOpt, app, fail, format_table, neo4j_still_running, print_json, settings_of,
                               wants_table)
 
 promos_app = typer.Typer(help="Promotion lists for campaigns.", no_args_is_help=True)
@@ -51,13 +51,20 @@ def serve(
     """Serve recommendations, cold start, promotions and analyst queries over HTTP (OpenAPI at /docs)."""
     import logging
 
-    import uvicorn
-
-    from api.main import create_app, log_slow_collections
-    from graphrec.artifact import ArtifactError
+    from api.main import slow_collections_logged
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log_slow_collections()
+    with slow_collections_logged():
+        _serve(ctx, model, host, port, refresh_every, check, fmt, log_level)
+
+
+def _serve(ctx: typer.Context, model: Path, host: str, port: int, refresh_every: float, check: bool,
+           fmt: Format | None, log_level: str) -> None:
+    import uvicorn
+
+    from api.main import create_app
+    from graphrec.artifact import ArtifactError
+
     try:
         application = create_app(settings_of(ctx), model, refresh_s=refresh_every)
     except ArtifactError as err:
