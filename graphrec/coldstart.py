@@ -203,7 +203,7 @@ def fold_in_product(
 ) -> np.ndarray:
     """Embedding (float32, [dim]) of a product from its categories (and buyers, if any).
 
-    The result is rescaled to the median norm of the trained products
+    The result is rescaled to the median product-embedding norm
     (:attr:`Artifact.typical_product_norm`): in dot-product models the norm carries popularity, and
     a product nobody bought yet should rank like a typical one, not like the most popular (nor the
     least).
