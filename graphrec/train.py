@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -96,17 +97,23 @@ class TrainResult:
 
 
 class _Objective(nn.Module):
-    """The training loss as a module over exactly the parameters it trains: what DDP wraps."""
+    """The training loss as a module over exactly the parameters it trains: what DDP wraps.
+
+    It refers back to its trainer weakly: a cycle would keep DDP's reducer (and its gloo work)
+    alive until the interpreter's teardown, which aborts the process ("terminate called without
+    an active exception") about one rank exit in two."""
 
     def __init__(self, trainer: "Trainer") -> None:
         super().__init__()
         self.model = trainer.model
         if trainer.config.item_bias:
             self.item_bias = trainer.item_bias
-        self._loss = trainer.loss
+        self._trainer = weakref.ref(trainer)
 
     def forward(self, users: Tensor, items: Tensor) -> Tensor:
-        return self._loss(users, items)
+        trainer = self._trainer()
+        assert trainer is not None, "the objective outlived its trainer"
+        return trainer.loss(users, items)
 
 
 class Trainer:
