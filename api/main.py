@@ -91,9 +91,10 @@ def create_app(settings: Settings, artifact_path: str | Path, *, service: Servic
 
     async def refresh_forever() -> None:
         # The reload runs in its own thread, off to the side: requests and writes never wait on it.
+        # It reads the graph only when someone else wrote to it (Service.refresh).
         while True:
             await asyncio.sleep(refresh_s)
-            await asyncio.to_thread(service.try_load_index)
+            await asyncio.to_thread(service.refresh)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,15 +1,17 @@
 """Soak: explained recommendations and live writes at once, while the graph index reloads.
 
     python bench/soak.py --model MODEL_DIR [--duration 600] [--read-rate 200] [--write-rate 10]
-                         [--refresh-every 5] [--api-key KEY]
+                         [--refresh-every 5] [--foreign-write-every 0] [--api-key KEY]
 
 Starts ``graphrec serve --model MODEL_DIR --refresh-every 5`` in its own process (Neo4j from the
 environment, as for every ``graphrec`` command) and drives it open-loop (see ``bench/api.py``):
 GET /users/{id}/recommendations?explain=true for random trained users at ``--read-rate``, and at
 ``--write-rate`` a mix of writes: a purchase by a trained user (POST /interactions), a new user
 with two friends and a purchase (POST /users), a friendship between two trained users (POST
-/social). Then every distinct explanation path the reads returned is walked in Neo4j: each one
-must still exist. Prints a table (p50/p95/p99 for reads and writes, errors, paths checked) and
+/social). With ``--foreign-write-every S``, every S seconds a purchase is also written straight to
+Neo4j, behind the service's back (as a ``graphrec load`` would): a refresh reads the graph only
+after such a write, since the service's own writes are in its index already. Then every distinct
+explanation path the reads returned is walked in Neo4j: each one must still exist. Prints a table (p50/p95/p99 for reads and writes, errors, paths checked) and
 exits 1 on any error or missing path. Users it creates are named ``soak-<run>-<i>``; they and the
 edges it wrote stay in the graph (they are real data), unless ``--cleanup``.
 """
@@ -40,6 +42,7 @@ class SoakReport:
     paths_seen: int
     paths_missing: list[list[dict[str, Any]]]
     reloads: int
+    foreign_writes: int
     server_ms: dict[str, list[float]]  # the server's own time (Server-Timing), GET = reads, POST = writes
 
     @property
@@ -51,11 +54,33 @@ class SoakReport:
         return values[min(len(values) - 1, int(0.99 * len(values)))]
 
 
+_FOREIGN_PURCHASE = """
+MATCH (u:User {id: $user}), (p:Product {id: $product})
+MERGE (u)-[r:BOUGHT]->(p)
+ON CREATE SET r.weight = 1.0, r.split = 'train'
+ON MATCH SET r.weight = coalesce(r.weight, 0) + 1.0
+SET r.ts = datetime()
+"""
+
+
 async def soak(client: Client, users: list[str], products: list[str], run: str, *, duration: float,
-               read_rate: float, write_rate: float) -> tuple[Result, Result, set[str]]:
-    """Reads and writes side by side; returns both results and every distinct path (as JSON)."""
+               read_rate: float, write_rate: float, driver: Any = None,
+               foreign_every: float = 0.0) -> tuple[Result, Result, set[str], int]:
+    """Reads and writes side by side (and, every ``foreign_every`` seconds, a purchase written with
+    ``driver`` behind the service's back); returns both results, every distinct path (as JSON) and
+    the number of foreign writes."""
     rng = random.Random(7)
     paths: set[str] = set()
+    foreign = 0
+
+    async def foreign_writes() -> None:
+        nonlocal foreign
+        end = time.monotonic() + duration
+        while time.monotonic() + foreign_every < end:
+            await asyncio.sleep(foreign_every)
+            user, product = rng.choice(users), rng.choice(products)
+            await asyncio.to_thread(lambda: driver.execute_query(_FOREIGN_PURCHASE, user=user, product=product))
+            foreign += 1
 
     async def read(c: Client, i: int) -> dict[str, float]:
         t0 = time.perf_counter()
@@ -82,10 +107,11 @@ async def soak(client: Client, users: list[str], products: list[str], run: str, 
             raise RuntimeError(f"POST {path} -> {status} {str(answer)[:160]}")
         return {}
 
-    reads, writes = await asyncio.gather(
+    reads, writes, *_ = await asyncio.gather(
         run_open_loop(client, "reads: recommendations, explained", read, read_rate, duration),
-        run_open_loop(client, "writes: interactions, users, friendships", write, write_rate, duration))
-    return reads, writes, paths
+        run_open_loop(client, "writes: interactions, users, friendships", write, write_rate, duration),
+        *([foreign_writes()] if foreign_every > 0 else []))
+    return reads, writes, paths, foreign
 
 
 def missing_paths(driver: Any, paths: set[str]) -> list[list[dict[str, Any]]]:
@@ -96,28 +122,31 @@ def missing_paths(driver: Any, paths: set[str]) -> list[list[dict[str, Any]]]:
 
 
 def run_soak(url: str, key: str | None, driver: Any, users: list[str], products: list[str], *,
-             duration: float, read_rate: float, write_rate: float, run: str | None = None) -> SoakReport:
+             duration: float, read_rate: float, write_rate: float, foreign_every: float = 0.0,
+             run: str | None = None) -> SoakReport:
     """Soak the server at ``url``, then check every path in Neo4j (library entry for the test)."""
     run = run or f"{int(time.time())}"
 
-    async def go() -> tuple[Result, Result, set[str], int, int, dict[str, list[float]]]:
+    async def go() -> tuple[Result, Result, set[str], int, int, int, dict[str, list[float]]]:
         client = RawClient(url, connections=64, key=key)
         try:
             _, before = await client.get("/health")
-            reads, writes, paths = await soak(client, users, products, run, duration=duration,
-                                              read_rate=read_rate, write_rate=write_rate)
+            reads, writes, paths, foreign = await soak(
+                client, users, products, run, duration=duration, read_rate=read_rate, write_rate=write_rate,
+                driver=driver, foreign_every=foreign_every)
             _, after = await client.get("/health")
-            return reads, writes, paths, before["generation"], after["generation"], client.server_ms
+            return reads, writes, paths, foreign, before["generation"], after["generation"], client.server_ms
         finally:
             await client.close()
 
-    reads, writes, paths, gen0, gen1, server_ms = asyncio.run(go())
-    return SoakReport(reads, writes, len(paths), missing_paths(driver, paths), gen1 - gen0, server_ms)
+    reads, writes, paths, foreign, gen0, gen1, server_ms = asyncio.run(go())
+    return SoakReport(reads, writes, len(paths), missing_paths(driver, paths), gen1 - gen0, foreign, server_ms)
 
 
 def report_table(report: SoakReport) -> str:
     lines = [table([report.reads, report.writes]), "",
-             f"graph reloads during the run: {report.reloads}",
+             f"graph reads during the run: {report.reloads} (writes behind the service's back: "
+             f"{report.foreign_writes}; its own writes need none)",
              f"distinct explanation paths returned: {report.paths_seen}; missing in Neo4j afterwards: "
              f"{len(report.paths_missing)}",
              f"p99 reads {report.p99(report.reads):.1f} ms, writes {report.p99(report.writes):.1f} ms "
@@ -140,6 +169,8 @@ def main() -> None:
     parser.add_argument("--read-rate", type=float, default=200, help="Explained recommendations per second")
     parser.add_argument("--write-rate", type=float, default=10, help="Writes per second")
     parser.add_argument("--refresh-every", type=float, default=5, help="Server's graph reload period, s")
+    parser.add_argument("--foreign-write-every", type=float, default=0,
+                        help="Also write a purchase straight to Neo4j this often, s (0: never)")
     parser.add_argument("--api-key", default=os.environ.get("GRAPHREC_API_KEY"),
                         help="Admin key (env GRAPHREC_API_KEY; the server started here gets it)")
     args = parser.parse_args()
@@ -161,9 +192,11 @@ def main() -> None:
                           extra=["--refresh-every", str(args.refresh_every)])
     try:
         print(f"soak: {args.duration:.0f} s, {args.read_rate:g} reads/s + {args.write_rate:g} writes/s, "
-              f"reload every {args.refresh_every:g} s, {len(users)} users", file=sys.stderr, flush=True)
+              f"refresh every {args.refresh_every:g} s, a write behind its back every "
+              f"{args.foreign_write_every:g} s (0: none), {len(users)} users", file=sys.stderr, flush=True)
         report = run_soak(f"http://127.0.0.1:{port}", args.api_key, driver, users, products,
-                          duration=args.duration, read_rate=args.read_rate, write_rate=args.write_rate)
+                          duration=args.duration, read_rate=args.read_rate, write_rate=args.write_rate,
+                          foreign_every=args.foreign_write_every)
     finally:
         server.terminate()
         server.wait(30)

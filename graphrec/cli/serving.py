@@ -42,8 +42,9 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     refresh_every: Annotated[float, typer.Option(
-        "--refresh-every", min=0, help="Re-read the graph index every this many seconds (0: never; the "
-                                       "service's own writes never need it).")] = 0.0,
+        "--refresh-every", min=0, help="Check this often whether anyone else wrote to the graph, and "
+                                       "re-read the index if so (0: never; the service's own writes "
+                                       "never need it).")] = 0.0,
     check: Annotated[bool, typer.Option(
         "--check", help="Start, ask /health and one user's recommendations over HTTP, print them, stop.")] = False,
     fmt: FormatOpt = None,

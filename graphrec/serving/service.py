@@ -40,6 +40,7 @@ from neo4j import Driver
 from graphrec.artifact import Artifact
 from graphrec.config import Settings
 from graphrec.serving import writes
+from graphrec.serving.changes import OwnCommits, Version, current_version
 from graphrec.serving.db import Breaker, GraphUnavailable, open_driver
 from graphrec.serving.explain import Explainer, Explanation
 from graphrec.serving.graph_index import GraphIndex, IndexDiff, epoch_seconds
@@ -110,6 +111,10 @@ class Service:
         self._reload_lock = threading.Lock()  # single flight
         self._journal: list[Mirror] | None = None  # writes mirrored while a reload runs
         self._last_attempt = float("-inf")
+        # The database's transaction when the index's last read began, and this service's own commits
+        # since: a refresh reads again only when someone else committed (see serving.changes).
+        self._read_at: Version | None = None
+        self.commits = OwnCommits()
         # Evidence written through the service, per trained user: it shifts their vector live and
         # survives reloads. Copy-on-write (readers sort these sets while writers add).
         self._live_friends: dict[str, frozenset[str]] = {}
@@ -125,8 +130,10 @@ class Service:
         reader = ProcessReader(settings) if read_in_process else ThreadReader()
         service = cls(settings, artifact, open_driver(settings), reader)
         if load_graph:
-            service.try_load_index()
+            # Planning first: it may commit Neo4j's own token transactions (a property key used for
+            # the first time), which the first refresh would otherwise take for foreign writes.
             service.warm_up_writes()
+            service.try_load_index()
         return service
 
     def warm_up_writes(self) -> None:
@@ -179,6 +186,7 @@ class Service:
                 gc.disable()
                 try:
                     with self.breaker.call() as driver:
+                        read_at = current_version(driver, self.database)  # before: nothing older is missed
                         update = self.reader.read(driver, self.database, current.read if current.index.loaded else 0,
                                                   dirty)
                     read_s = time.monotonic() - self._last_attempt
@@ -198,6 +206,7 @@ class Service:
                         mirror(state)
                     self.state = state
                     locked_s = time.monotonic() - built
+                self._read_at = read_at
             except ReaderFailed as err:
                 log.error("reading the graph failed: %s", err)
                 raise GraphUnavailable("the graph could not be read; the service keeps its previous "
@@ -270,6 +279,32 @@ class Service:
         except GraphUnavailable:
             log.warning("Neo4j unreachable; serving model-only recommendations until it is back")
             return False
+
+    def refresh(self) -> bool:
+        """The scheduled re-read (``serve --refresh-every``): read the graph again only when someone
+        other than this service committed to it since the index's last read (the service's own
+        writes are in the index already). True when the index is current."""
+        if self._unchanged_by_others():
+            return True
+        return self.try_load_index()
+
+    def _unchanged_by_others(self) -> bool:
+        with self._reload_lock:  # a reload in flight moves _read_at: wait for it
+            base = self._read_at
+            if base is None or not self.state.index.loaded:
+                return False
+            try:
+                with self.breaker.call() as driver:
+                    now = current_version(driver, self.database)
+            except GraphUnavailable:
+                return False  # the read will say so (and keep the current state)
+            foreign = None if now is None else self.commits.foreign_since(base, now)
+            if foreign != 0:
+                log.debug("refresh: %s commits by others since transaction %d: reading the graph",
+                          "unknown" if foreign is None else foreign, base.txn)
+                return False
+            self._read_at = now
+            return True
 
     def reload_due(self) -> bool:
         """The index is missing and the back-off since the last attempt has passed."""
@@ -457,7 +492,7 @@ class Service:
         check = not self._known_in_index(index, fields)
         with self.breaker.call() as driver:
             stored = writes.create_user(driver, self.database, user_id, name, friends, categories,
-                                        interactions, follows, check=check)
+                                        interactions, follows, check=check, commits=self.commits)
         self._mirrored(self._mirror_edges(user_id, stored, name, categories, new_user=True))
         return "fold_in"
 
@@ -469,7 +504,7 @@ class Service:
         check = not self._known_in_index(index, fields)
         with self.breaker.call() as driver:
             stored = writes.add_edges(driver, self.database, user_id, friends=friends, follows=follows,
-                                      interactions=interactions, check=check)
+                                      interactions=interactions, check=check, commits=self.commits)
         self._mirrored(self._mirror_edges(user_id, stored))
         return stored
 
@@ -491,7 +526,7 @@ class Service:
             return 0
         self.graph_index()
         with self.breaker.call() as driver:
-            stored = writes.record_purchases(driver, self.database, purchases)
+            stored = writes.record_purchases(driver, self.database, purchases, commits=self.commits)
 
         def mirror(state: ServingState) -> None:
             by_user: dict[str, set[str]] = {}
@@ -512,7 +547,7 @@ class Service:
         check = category_id not in index.category_names
         with self.breaker.call() as driver:
             created = writes.create_product(driver, self.database, product_id, name, category_id, price,
-                                            brand, check=check)
+                                            brand, check=check, commits=self.commits)
         if not created:
             raise writes.MissingNodes({"category_id": [category_id]})
 
@@ -527,7 +562,7 @@ class Service:
         their model row, their live evidence. False when the graph had no such user."""
         self.graph_index()
         with self.breaker.call() as driver:
-            existed = writes.delete_user(driver, self.database, user_id)
+            existed = writes.delete_user(driver, self.database, user_id, commits=self.commits)
 
         def mirror(state: ServingState) -> None:
             self._live_friends.pop(user_id, None)

@@ -225,3 +225,20 @@ def test_write_statements_are_planned_at_start_without_writing_anything(service,
     service.create_user("after-warm-up", "After", ["u01"], [], [Interaction("p101")])
     assert service.state.index.has_user("after-warm-up")
     assert writes.KEEP_PLAN.strip() == "CYPHER replan=skip"
+    # And the warm-up's plans are the ones live writes use, whatever the sizes of their ids and lists
+    # (Neo4j keys plans on top-level parameters' size classes, which would plan each anew).
+    cached_plans()
+    writes.warm_up(driver, service.database)
+    warmed = cached_plans()
+    writes.warm_up(driver, service.database)
+    long_id = "a-user-id-of-forty-characters-0123456789"
+    writes.create_user(driver, service.database, long_id, None, [], [], [])
+    writes.create_user(driver, service.database, "x", "X", ["u01", "u02"], ["c1"], [Interaction("p101")], ["u03"])
+    writes.add_edges(driver, service.database, "x", friends=["u04"])
+    writes.add_edges(driver, service.database, long_id, interactions=[Interaction("p102"), Interaction("p103", "view")])
+    writes.add_edges(driver, service.database, "u05", friends=["u06"], check=False)
+    writes.record_purchases(driver, service.database, [writes.Purchase("x", "p101")])
+    writes.record_purchases(driver, service.database, [writes.Purchase(f"u{i:02d}", "p201") for i in range(20)])
+    writes.create_product(driver, service.database, "a-product-id-that-is-rather-long-too", "P", "c1", None)
+    writes.delete_user(driver, service.database, long_id)
+    assert cached_plans() == warmed  # nothing was planned on a live write
