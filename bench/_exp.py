@@ -7,8 +7,9 @@ import time
 import torch
 
 from bench._splits import gowalla_split, lastfm_split
-from graphrec.ranking import UserItems, embedding_scorer, evaluate_scores
-from graphrec.train import TrainConfig, Trainer, default_config
+from graphrec.learn.ranking import UserItems, embedding_scorer, evaluate_scores
+from graphrec.learn.config import TrainConfig, default_config
+from graphrec.learn.train import Trainer
 
 name = sys.argv[1]
 kw = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}

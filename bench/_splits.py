@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from graphrec.interactions import Interactions, carve_validation, default_valid_fraction
+from graphrec.learn.interactions import Interactions, carve_validation, default_valid_fraction
 
 DATA = Path(os.environ.get("GRAPHREC_SHARED_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -29,8 +29,8 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphrec.models.propagation import (FastLGConv, FastSAGEConv, aggregate, bipartite_adjacency,  # noqa: E402
-                                         mean_adjacency, propagate)
+from graphrec.learn.models.propagation import (FastLGConv, FastSAGEConv, aggregate, bipartite_adjacency,  # noqa: E402
+                                               mean_adjacency, propagate)
 
 # (users, items, training pairs): the Last.fm SocialLGN split and the LightGCN Gowalla split.
 GRAPHS = {"lastfm": (1892, 17632, 74_360), "gowalla": (29_858, 40_981, 810_128)}

@@ -30,9 +30,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphrec.graph import load_snapshot, to_interactions  # noqa: E402
-from graphrec.ranking import UserItems, embedding_scorer, evaluate_scores  # noqa: E402
-from graphrec.train import TrainConfig, Trainer, build_artifact, default_config  # noqa: E402
+from graphrec.learn.snapshot import load_snapshot, to_interactions  # noqa: E402
+from graphrec.learn.ranking import UserItems, embedding_scorer, evaluate_scores  # noqa: E402
+from graphrec.learn.config import TrainConfig, default_config  # noqa: E402
+from graphrec.learn.train import Trainer, build_artifact  # noqa: E402
 
 # Published reference Recall@20 (issue #3): LightGCN with the SocialLGN code on Last.fm, the
 # LightGCN paper on Gowalla.
@@ -139,7 +140,7 @@ def main() -> None:
         export_s = None
         if args.export:
             from graphrec.config import Settings
-            from graphrec.graph import export_snapshot
+            from graphrec.learn.snapshot import export_snapshot
             from graphrec.store.driver import connect
 
             driver = connect(Settings())

@@ -132,7 +132,7 @@ class Artifact:
 
     @property
     def coldstart_validation(self) -> dict[str, Any]:
-        """How the fold-in weights were chosen (:mod:`graphrec.coldstart_validation`); empty for an
+        """How the fold-in weights were chosen (:mod:`graphrec.learn.coldstart_validation`); empty for an
         artifact from before the validated fold-in, which uses the defaults."""
         return self.manifest.get("coldstart_validation", {})
 

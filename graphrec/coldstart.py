@@ -8,7 +8,7 @@ touched and categories they like, the mean user (the all-user prior) and the pop
 categories' embeddings (plus the users who bought it, if any). No gradient step is taken, so this
 runs per request in microseconds.
 
-The user weights are chosen per graph on validation (:mod:`graphrec.coldstart_validation`, run by
+The user weights are chosen per graph on validation (:mod:`graphrec.learn.coldstart_validation`, run by
 ``graphrec train``) and stored in the artifact; an artifact without them gets
 :data:`DEFAULT_WEIGHTS`. ``graphrec evaluate`` scores its ``zero_interaction_users`` and
 ``cold_products`` slices with these exact functions, so the cold-start numbers it reports are the
@@ -225,3 +225,17 @@ def fold_in_product(
         return vec
     target = artifact.typical_product_norm * w["product_scale"]
     return vec * np.float32(target / norm)
+
+
+def category_means(item_emb: np.ndarray, item_categories: Sequence[Sequence[int]], num_categories: int,
+                   trained: np.ndarray) -> np.ndarray:
+    """Category embedding = mean final embedding of its products that have training interactions."""
+    dim = item_emb.shape[1]
+    sums = np.zeros((num_categories, dim), dtype=np.float64)
+    counts = np.zeros(num_categories)
+    for p, cats in enumerate(item_categories):
+        if trained[p]:
+            for c in cats:
+                sums[c] += item_emb[p]
+                counts[c] += 1
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)

@@ -132,8 +132,9 @@ def lastfm_driver(lastfm_settings: Settings, lastfm_dir: Path) -> Iterator[Drive
 def lastfm_model(lastfm_driver: Driver, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small LightGCN artifact trained on the loaded Last.fm graph through the real pipeline:
     export from Neo4j -> snapshot -> HeteroData -> training (a few epochs) -> artifact."""
-    from graphrec.graph import export_snapshot, load_snapshot, to_interactions
-    from graphrec.train import build_artifact, default_config, train
+    from graphrec.learn.snapshot import export_snapshot, load_snapshot, to_interactions
+    from graphrec.learn.config import default_config
+    from graphrec.learn.train import build_artifact, train
 
     root = tmp_path_factory.mktemp("lastfm-model")
     export_snapshot(lastfm_driver, root / "snapshot")

@@ -125,7 +125,7 @@ def _all_text(root: Path) -> str:
 def exports(driver, neo4j_settings, tmp_path_factory) -> dict:
     """The distinctive shop in Neo4j, exported plain (library) and with two keys (CLI)."""
     from graphrec.cli import app
-    from graphrec.graph import export_snapshot
+    from graphrec.learn.snapshot import export_snapshot
     from tests.conftest import wipe
     from tests.serving_fixtures import cli_env
 
@@ -204,8 +204,9 @@ def test_cli_refuses_a_missing_or_weak_key_and_writes_nothing(exports, tmp_path)
 @pytest.fixture(scope="module")
 def trained(exports):
     """A tiny LightGCN trained on the pseudonymised snapshot, as a data scientist would."""
-    from graphrec.graph import load_snapshot, to_interactions
-    from graphrec.train import Trainer, build_artifact, default_config
+    from graphrec.learn.snapshot import load_snapshot, to_interactions
+    from graphrec.learn.config import default_config
+    from graphrec.learn.train import Trainer, build_artifact
 
     data = to_interactions(load_snapshot(exports["tmp"] / "a"))
     assert all(is_pseudonym(u) for u in data.user_ids)
@@ -228,7 +229,7 @@ def test_artifact_carries_the_fingerprint_and_no_real_id(exports, trained):
 
 
 def test_evaluation_without_the_key_works_on_pseudonyms(exports, trained):
-    from graphrec.evaluate import evaluate
+    from graphrec.learn.report import evaluate
 
     art = Artifact.load(trained["path"])  # the data scientist has no key
     assert art.pseudonymised and not isinstance(art.user_index, RealIdIndex)

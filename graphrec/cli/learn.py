@@ -16,13 +16,14 @@ from graphrec.cli.app import (FormatOpt, app, connected, duration, fail, format_
                               neo4j_still_running, print_json, settings_of, wants_table)
 
 if TYPE_CHECKING:
-    from graphrec.train import Outlook, TrainConfig
+    from graphrec.learn.config import TrainConfig
+    from graphrec.learn.train import Outlook
 
 
 def _need_train_extra() -> None:
     """Snapshots and models need PyTorch and PyG, which the slim (serving) install leaves out."""
     try:
-        import graphrec.graph  # noqa: F401  (imports both, PyG's import-time warning filtered)
+        import graphrec.learn.snapshot  # noqa: F401  (imports both, PyG's import-time warning filtered)
     except ModuleNotFoundError as err:
         if (err.name or "").split(".")[0] not in ("torch", "torch_geometric"):
             raise
@@ -59,7 +60,7 @@ def export(
 ) -> None:
     """Stream the whole graph out of Neo4j into a snapshot directory; print its metadata."""
     _need_train_extra()
-    from graphrec.graph import export_snapshot
+    from graphrec.learn.snapshot import export_snapshot
     from graphrec.privacy import PseudonymKeyError, key_from
 
     settings = settings_of(ctx)
@@ -76,7 +77,7 @@ def export(
 
 
 def _interactions(snapshot: Path, split: Split, seed: int):  # noqa: ANN202
-    from graphrec.graph import SnapshotError, load_snapshot, to_interactions
+    from graphrec.learn.snapshot import SnapshotError, load_snapshot, to_interactions
 
     try:
         return to_interactions(load_snapshot(snapshot, split=split.value, seed=seed))
@@ -90,7 +91,7 @@ class TrainProgress:
     The run ends by early stopping, the time budget or the epoch maximum, whichever comes first, so
     there is no bar to the maximum (early stopping would leave it at a third): each report gives
     the epoch, loss, validation metric, the patience count and an ETA range from the stopping rule
-    (:func:`graphrec.train.outlook`). On a terminal it is one line rewritten every epoch; elsewhere
+    (:func:`graphrec.learn.train.outlook`). On a terminal it is one line rewritten every epoch; elsewhere
     (logs, CI, ``| tee``) a plain line every ``every_s`` seconds, the first epoch's and the last.
     """
 
@@ -114,7 +115,7 @@ class TrainProgress:
         self._emit(f"{self.label}: {what}; {rule}{budget}", final=True)
 
     def __call__(self, record: dict[str, float]) -> None:
-        from graphrec.train import outlook
+        from graphrec.learn.train import outlook
 
         metric = f"valid_{self.config.target_metric}"
         if metric in record:
@@ -214,7 +215,8 @@ def train(
     _need_train_extra()
     import torch
 
-    from graphrec.train import TrainConfig, Trainer, build_artifact, default_config, holdout_metrics
+    from graphrec.learn.config import TrainConfig, default_config
+    from graphrec.learn.train import Trainer, build_artifact, holdout_metrics
 
     if threads:
         torch.set_num_threads(threads)
@@ -229,10 +231,10 @@ def train(
         reporter = TrainProgress(f"train {config.model}", config, data.valid.shape[1] > 0, live=is_tty())
         reporter.announce(f"{data.num_users:,} users, {data.num_items:,} products, "
                           f"{data.train.shape[1]:,} training pairs" + (f", {ddp} processes (DDP)" if ddp > 1 else ""))
-    from graphrec.distributed import process_group
+    from graphrec.learn.distributed import process_group
 
     try:
-        with process_group(ddp, data, config):  # this process is rank 0 (a no-op for --ddp 1)
+        with process_group(ddp, Trainer, data, config):  # this process is rank 0 (a no-op for --ddp 1)
             result = Trainer(data, config).fit(reporter)
     finally:
         if reporter is not None:
@@ -278,9 +280,9 @@ def _closing(ctx: typer.Context, lines: list[str]) -> None:
 def evaluation_table(report: dict, ks: tuple[int, ...]) -> str:
     """Systems x slices (with their sizes) x Recall/NDCG at each cut-off (every metric: --format json),
     and for the model the lift over most-popular with its 95% interval and a flag where it is not
-    significantly better (:mod:`graphrec.lift`)."""
-    from graphrec.evaluate import SLICES
-    from graphrec.lift import LIFT_K, describe
+    significantly better (:mod:`graphrec.learn.lift`)."""
+    from graphrec.learn.report import SLICES
+    from graphrec.learn.lift import LIFT_K, describe
 
     metrics = [f"{m}@{k}" for k in ks for m in ("recall", "ndcg")]
     sizes = report.get("slice_sizes", {})
@@ -306,7 +308,7 @@ def evaluation_table(report: dict, ks: tuple[int, ...]) -> str:
 
 def _fold_in_line(coldstart: dict) -> str:
     """How the zero-interaction users were embedded: the weights, and how validation chose them."""
-    from graphrec.lift import ratio_text
+    from graphrec.learn.lift import ratio_text
 
     weights = coldstart.get("weights", {})
     mix = ", ".join(f"{k} {weights.get(k, 0):g}" for k in ("friends", "follows", "followers", "prior", "popularity"))
@@ -343,10 +345,12 @@ def evaluate(
     model is not significantly better): a table on a terminal, JSON otherwise (or with --format json)."""
     _need_train_extra()
     from graphrec.artifact import Artifact, ArtifactError
-    from graphrec.evaluate import BASELINES, MIN_PLOT_USERS, PLOT_KS, curve_lines, mf_bpr_config, select_ks
-    from graphrec.evaluate import evaluate as run_evaluation
-    from graphrec.evaluate import plot as draw
-    from graphrec.baselines.gds import GdsBaselineError
+    from graphrec.learn.baselines import BASELINES
+    from graphrec.learn.baselines.gds import GdsBaselineError
+    from graphrec.learn.baselines.mf_bpr import mf_bpr_config
+    from graphrec.learn.report import MIN_PLOT_USERS, PLOT_KS, curve_lines, select_ks
+    from graphrec.learn.report import evaluate as run_evaluation
+    from graphrec.learn.report import plot as draw
     from graphrec.store.driver import StoreUnavailable
 
     try:

@@ -29,8 +29,11 @@ def test_soak_30_seconds(shop_db, shop, shop_artifact, neo4j_settings, kit):
     print(report_table(report))
     assert report.reads.sent == 6000 and report.writes.sent == 300
     assert report.errors == 0, report_table(report)
-    # The index really was re-read under the load, after the writes behind the service's back (at
-    # most twice each: one that lands while a read runs is read again). That the service's own writes
-    # cause no read is tests/serving/test_serving_changes.py's business.
-    assert report.foreign_writes >= 5 and 4 <= report.reloads <= 2 * report.foreign_writes, report_table(report)
+    # The index really was re-read under the load, after the writes behind the service's back. Not
+    # once per foreign write: a read in the reader process runs at a lower priority, and on a busy
+    # machine it can take long enough for two foreign writes to land before the next refresh; at
+    # most twice each (one that lands while a read runs is read again). That the service's own
+    # writes cause no read is tests/serving/test_serving_changes.py's business.
+    assert report.foreign_writes >= 5, report_table(report)
+    assert 2 <= report.reloads <= 2 * report.foreign_writes, report_table(report)
     assert report.paths_seen > 50 and report.paths_missing == [], report.paths_missing[:3]

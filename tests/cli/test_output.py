@@ -11,7 +11,7 @@ import pytest
 
 from graphrec.cli.app import Format, duration, format_table, wants_table
 from graphrec.cli.learn import TrainProgress, evaluation_table
-from graphrec.train import TrainConfig
+from graphrec.learn.config import TrainConfig
 
 cli_app = importlib.import_module("graphrec.cli.app")  # the module (graphrec.cli.app is also the Typer app)
 
@@ -91,7 +91,7 @@ def test_evaluation_table_shows_systems_slices_and_sizes():
 
 def test_no_torch_jit_futurewarning_and_no_global_ignore():
     """PyG's import-time torch.jit.script warning is hidden at its one source, nothing else is."""
-    probe = ("import warnings; import graphrec.graph; "
+    probe = ("import warnings; import graphrec.learn.snapshot; "
              "assert not [f for f in warnings.filters if f[1] is not None and 'script' in f[1].pattern], 'left a filter'; "
              "warnings.warn('`torch.jit.script` is deprecated elsewhere', FutureWarning)")
     done = subprocess.run([sys.executable, "-W", "default", "-c", probe], capture_output=True, text=True)

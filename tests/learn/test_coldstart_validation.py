@@ -14,11 +14,12 @@ import torch
 
 from graphrec.artifact import Artifact
 from graphrec.coldstart import DEFAULT_WEIGHTS, fold_in_user
-from graphrec.coldstart_validation import POPULARITY_ONLY, Carve, Neighbours, choose_weights, validation_users
+from graphrec.learn.coldstart_validation import POPULARITY_ONLY, Carve, Neighbours, choose_weights, validation_users
 from graphrec.datasets.synthetic import ShopShape, generate_shop
-from graphrec.evaluate import evaluate
-from graphrec.interactions import Interactions, carve_validation
-from graphrec.train import TrainConfig, Trainer, build_artifact
+from graphrec.learn.report import evaluate
+from graphrec.learn.interactions import Interactions, carve_validation
+from graphrec.learn.config import TrainConfig
+from graphrec.learn.train import Trainer, build_artifact
 
 
 def shop(out: Path, shape: ShopShape, users: int = 1500, seed: int = 3) -> Interactions:

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from graphrec.train import (LARGE_PAIRS, SCALED_RANGES, SMALL_PAIRS, TRAIN_STEPS, default_config,
-                            graph_scale, scaled_defaults)
+from graphrec.learn.config import (LARGE_PAIRS, SCALED_RANGES, SMALL_PAIRS, TRAIN_STEPS, default_config,
+                                   graph_scale, scaled_defaults)
 
 SIZES = [int(1_000 * 1.02 ** k) for k in range(0, 700)]  # 1k .. ~1M training pairs, 2% apart
 NUMERIC = ("batch_size", "negatives", "lr", "temperature", "time_budget_s")

@@ -8,9 +8,10 @@ import weakref
 import torch
 
 from graphrec.datasets.synthetic import ShopShape
-from graphrec.distributed import process_group
-from graphrec.evaluate import EvalContext, popular_baseline
-from graphrec.train import TrainConfig, Trainer, holdout_metrics
+from graphrec.learn.distributed import process_group
+from graphrec.learn.evaluate import EvalContext, popular_baseline
+from graphrec.learn.config import TrainConfig
+from graphrec.learn.train import Trainer, holdout_metrics
 from tests.learn.test_coldstart_validation import shop
 
 CONFIG = TrainConfig(dim=32, layers=2, epochs=30, batch_size=512, negatives=128, lr=0.01, patience=5)
@@ -20,7 +21,7 @@ def test_two_processes_train_to_the_quality_of_one(tmp_path):
     data = shop(tmp_path / "shop", ShopShape(), users=1500)
     singles = [holdout_metrics(Trainer(data, TrainConfig(**{**CONFIG.to_dict(), "seed": s})).fit(), data)["recall@20"]
                for s in (1, 2)]
-    with process_group(2, data, CONFIG):
+    with process_group(2, Trainer, data, CONFIG):
         trainer = Trainer(data, CONFIG)
         result = trainer.fit()
         objective = weakref.ref(trainer.objective)
@@ -43,6 +44,6 @@ def test_two_processes_train_to_the_quality_of_one(tmp_path):
 def test_outside_a_group_training_is_unchanged(tmp_path):
     data = shop(tmp_path / "shop", ShopShape(), users=300)
     a = Trainer(data, CONFIG).fit()
-    with process_group(1, data, CONFIG):
+    with process_group(1, Trainer, data, CONFIG):
         b = Trainer(data, CONFIG).fit()
     assert torch.equal(a.user_emb, b.user_emb) and "ranks" not in a.history[0]

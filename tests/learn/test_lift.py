@@ -1,4 +1,4 @@
-"""Lift over most-popular with a paired bootstrap interval, per slice (graphrec.lift via evaluate)."""
+"""Lift over most-popular with a paired bootstrap interval, per slice (graphrec.learn.lift via evaluate)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from graphrec.cli.learn import evaluation_table
-from graphrec.evaluate import MIN_PLOT_USERS, artifact_from_embeddings, evaluate
-from graphrec.lift import MIN_SLICE_USERS, bootstrap_lift
-from graphrec.train import TrainConfig, Trainer
+from graphrec.learn.evaluate import artifact_from_embeddings
+from graphrec.learn.report import MIN_PLOT_USERS, evaluate
+from graphrec.learn.lift import MIN_SLICE_USERS, bootstrap_lift
+from graphrec.learn.config import TrainConfig
+from graphrec.learn.train import Trainer
 from tests.learn.test_training import planted
 
 

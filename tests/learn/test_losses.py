@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphrec.losses import bpr, sampled_softmax
+from graphrec.learn.losses import bpr, sampled_softmax
 
 
 def reference(users, items, negatives, scale, pos_bias, neg_bias):

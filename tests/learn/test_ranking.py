@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from graphrec.ranking import UserItems, evaluate_scores, metrics_from_hits
+from graphrec.learn.ranking import UserItems, evaluate_scores, metrics_from_hits
 
 
 def test_hand_computed_two_users():
@@ -74,8 +74,8 @@ def test_user_items_rows_roundtrip():
 
 
 def test_itemknn_scores_equal_dense_cosine():
-    from graphrec.evaluate import itemknn_scorer
-    from graphrec.interactions import Interactions
+    from graphrec.learn.evaluate import itemknn_scorer
+    from graphrec.learn.interactions import Interactions
 
     train = torch.tensor([[0, 0, 1, 1, 2, 2, 3], [0, 1, 1, 2, 0, 2, 3]])
     data = Interactions(4, 4, train, train[:, :0], train[:, :0])

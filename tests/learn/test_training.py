@@ -10,10 +10,12 @@ import torch
 from typer.testing import CliRunner
 
 from graphrec.artifact import Artifact
-from graphrec.evaluate import MIN_PLOT_USERS, EvalContext, curve_lines, curves, evaluate, figure, popular_baseline
-from graphrec.interactions import Interactions, carve_validation
-from graphrec.models import build_model, propagate
-from graphrec.train import TrainConfig, Trainer, build_artifact, holdout_metrics, outlook
+from graphrec.learn.evaluate import EvalContext, popular_baseline
+from graphrec.learn.report import MIN_PLOT_USERS, curve_lines, curves, evaluate, figure
+from graphrec.learn.interactions import Interactions, carve_validation
+from graphrec.learn.models import build_model, propagate
+from graphrec.learn.config import TrainConfig
+from graphrec.learn.train import Trainer, build_artifact, holdout_metrics, outlook
 
 
 def planted(seed: int = 0, users: int = 120, items: int = 60, per_user: int = 12) -> Interactions:
@@ -222,7 +224,7 @@ def test_cli_pipeline_on_exported_shop(empty_db, tmp_path):
     driver = empty_db
     generate_shop(200, tmp_path / "shop", seed=3)
     load_directory(driver, tmp_path / "shop", progress=False)
-    from graphrec.graph import export_snapshot
+    from graphrec.learn.snapshot import export_snapshot
 
     export_snapshot(driver, tmp_path / "snap")
     runner = CliRunner()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from graphrec.baselines.gds import GdsBaselineError, fastrp_embeddings
+from graphrec.learn.baselines.gds import GdsBaselineError, fastrp_embeddings
 from graphrec.cli import app as cli
 from graphrec.store.query import run_read
 
@@ -46,7 +46,7 @@ def test_pairs_missing_from_the_graph_are_an_error(shop_db, shop):
 
 
 def test_evaluate_runs_the_gds_baseline(shop_db, shop_artifact, neo4j_settings, kit, tmp_path):
-    from graphrec.graph import export_snapshot
+    from graphrec.learn.snapshot import export_snapshot
 
     export_snapshot(shop_db, tmp_path / "snapshot")
     out = CliRunner().invoke(cli, ["evaluate", "--model", str(shop_artifact), "--snapshot", str(tmp_path / "snapshot"),

@@ -1,7 +1,7 @@
 """Data-parallel training with PyTorch DistributedDataParallel: ``graphrec train --ddp N``.
 
 The calling process is rank 0 and goes on doing what it does (progress, the artifact); ranks
-1..N-1 are spawned processes that run the same :class:`graphrec.train.Trainer` on the same data.
+1..N-1 are spawned processes that run the same :class:`graphrec.learn.train.Trainer` on the same data.
 Every epoch's shuffled training pairs are split between the ranks (as PyTorch's
 ``DistributedSampler`` does), each rank takes steps of ``batch_size`` pairs from its share, and DDP
 averages the gradients, so every rank holds the same weights after every step: an epoch takes
@@ -22,14 +22,23 @@ import multiprocessing
 import os
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 import torch
 import torch.distributed as dist
 
 if TYPE_CHECKING:
-    from graphrec.interactions import Interactions
-    from graphrec.train import TrainConfig
+    from graphrec.learn.config import TrainConfig
+    from graphrec.learn.interactions import Interactions
+
+
+class _Fits(Protocol):
+    def fit(self) -> Any: ...
+
+
+# What each rank runs: ``trainer(data, config).fit()`` (graphrec.learn.train.Trainer). Passed in,
+# not imported: the loop imports this module, so this module must not import the loop.
+TrainerClass = Callable[["Interactions", "TrainConfig"], _Fits]
 
 # A collective that waits longer than this means a rank died or hung: fail instead of waiting forever.
 COLLECTIVE_TIMEOUT = timedelta(minutes=10)
@@ -52,23 +61,23 @@ def _join(init_method: str, rank: int, world_size: int) -> None:
                             timeout=COLLECTIVE_TIMEOUT)
 
 
-def _rank_main(init_method: str, rank: int, world_size: int, data: "Interactions", config: "TrainConfig") -> None:
+def _rank_main(init_method: str, rank: int, world_size: int, trainer: TrainerClass, data: "Interactions",
+               config: "TrainConfig") -> None:
     """A spawned rank: the same trainer on the same data, in the group; its result is rank 0's."""
-    from graphrec.train import Trainer
-
     torch.set_num_threads(threads_per_rank(world_size))
     _join(init_method, rank, world_size)
     try:
-        Trainer(data, config).fit()
+        trainer(data, config).fit()
     finally:
         dist.destroy_process_group()
 
 
 @contextmanager
-def process_group(world_size: int, data: "Interactions", config: "TrainConfig") -> Iterator[None]:
+def process_group(world_size: int, trainer: TrainerClass, data: "Interactions",
+                  config: "TrainConfig") -> Iterator[None]:
     """Make this process rank 0 of a gloo group of ``world_size`` training processes.
 
-    Inside the block, ``Trainer(data, config).fit()`` trains data-parallel (the spawned ranks run
+    Inside the block, ``trainer(data, config).fit()`` trains data-parallel (the spawned ranks run
     the same call). A rank that fails makes the block raise."""
     from graphrec.neo4j.server import free_port
 
@@ -77,7 +86,7 @@ def process_group(world_size: int, data: "Interactions", config: "TrainConfig") 
         return
     init_method = f"tcp://127.0.0.1:{free_port()}"
     ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
-    ranks = [ctx.Process(target=_rank_main, args=(init_method, r, world_size, data, config),
+    ranks = [ctx.Process(target=_rank_main, args=(init_method, r, world_size, trainer, data, config),
                          name=f"graphrec-train-rank{r}", daemon=True) for r in range(1, world_size)]
     for p in ranks:
         p.start()

@@ -17,9 +17,9 @@ from torch import Tensor
 if TYPE_CHECKING:
     from torch_geometric.data import HeteroData
 
-    from graphrec.interactions import Interactions
+    from graphrec.learn.interactions import Interactions
 
-# The user-user relations the models read, as graphrec.graph.to_interactions flattens them.
+# The user-user relations the models read, as graphrec.learn.snapshot.to_interactions flattens them.
 SOCIAL_EDGE_TYPES = (("user", "friend", "user"), ("user", "follows", "user"))
 
 
@@ -52,7 +52,7 @@ class ModelGraph:
         empty = torch.zeros(2, 0, dtype=torch.long)
         if ("product", "rev_bought", "user") not in edges:
             raise ValueError("HeteroData has no (product, rev_bought, user) edges: the training "
-                             "purchases models learn from (see graphrec.graph.load_snapshot)")
+                             "purchases models learn from (see graphrec.learn.snapshot.load_snapshot)")
         flat = torch.cat([edges[et] for et in SOCIAL_EDGE_TYPES if et in edges] or [empty], 1)
         return cls(
             num_users=int(data["user"].num_nodes),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from graphrec.interactions import Interactions
-from graphrec.models import LightGCN, SocialLightGCN, bipartite_adjacency, build_model, propagate, symmetric_csr
-from graphrec.models.propagation import aggregate, mean_adjacency
-from graphrec.train import TrainConfig
+from graphrec.learn.interactions import Interactions
+from graphrec.learn.models import LightGCN, SocialLightGCN, bipartite_adjacency, build_model, propagate, symmetric_csr
+from graphrec.learn.models.propagation import aggregate, mean_adjacency
+from graphrec.learn.config import TrainConfig
 
 
 def _dense_sym(row, col, n):

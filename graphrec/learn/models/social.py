@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphrec.models.lightgcn import LightGCN
+from graphrec.learn.models.lightgcn import LightGCN
 
 
 class SocialLightGCN(LightGCN):

@@ -2,8 +2,8 @@
 
 No feature transforms, no non-linearities: each layer is ``x' = Â x`` over the user–item graph and
 the output is the mean of the layer-0..L embeddings. Tensors only; the graph comes in as a CSR
-matrix built by :func:`graphrec.models.propagation.bipartite_adjacency`, and each layer is the PyG
-layer :class:`~graphrec.models.propagation.FastLGConv` (``LGConv`` with the fast CSR product).
+matrix built by :func:`graphrec.learn.models.propagation.bipartite_adjacency`, and each layer is the PyG
+layer :class:`~graphrec.learn.models.propagation.FastLGConv` (``LGConv`` with the fast CSR product).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from graphrec.models.propagation import FastLGConv
+from graphrec.learn.models.propagation import FastLGConv
 
 
 class LightGCN(nn.Module):

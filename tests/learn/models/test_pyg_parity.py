@@ -14,12 +14,12 @@ from torch_geometric.metrics import LinkPredHitRatio, LinkPredNDCG, LinkPredPrec
 from torch_geometric.nn import LGConv, SAGEConv
 from torch_geometric.utils import to_undirected
 
-from graphrec.graph import to_interactions
-from graphrec.interactions import SPLIT_CODES
-from graphrec.models import FastLGConv, FastSAGEConv, build_model
-from graphrec.models.propagation import mean_adjacency, normalized_csr
-from graphrec.ranking import UserItems, hits_matrix, metrics_from_hits
-from graphrec.train import TrainConfig
+from graphrec.learn.snapshot import to_interactions
+from graphrec.learn.interactions import SPLIT_CODES
+from graphrec.learn.models import FastLGConv, FastSAGEConv, build_model
+from graphrec.learn.models.propagation import mean_adjacency, normalized_csr
+from graphrec.learn.ranking import UserItems, hits_matrix, metrics_from_hits
+from graphrec.learn.config import TrainConfig
 
 
 def _grads(out: torch.Tensor, inputs: list[torch.Tensor], seed: int) -> list[torch.Tensor]:
@@ -122,7 +122,7 @@ def test_fast_sageconv_on_prebuilt_mean_adjacency_equals_edge_list():
 
 
 def _snapshot_like(seed: int = 0) -> HeteroData:
-    """A small graph with load_snapshot's node stores and edge types (graphrec.graph)."""
+    """A small graph with load_snapshot's node stores and edge types (graphrec.learn.snapshot)."""
     g = torch.Generator().manual_seed(seed)
     nu, ni, nc = 40, 60, 5
     data = HeteroData()

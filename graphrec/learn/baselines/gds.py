@@ -17,15 +17,14 @@ GDS Community runs it on at most 4 threads.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from neo4j import READ_ACCESS, Driver
 
 from graphrec.config import Settings
+from graphrec.learn.evaluate import EvalContext, artifact_from_embeddings, evaluate_artifact
 
-if TYPE_CHECKING:
-    from graphrec.evaluate import EvalContext
 
 # Fixed before measuring (Last.fm has no validation split to tune on): FastRP's usual hop weights
 # with the 3rd hop added so users reach co-purchased products, a seed for reproducible vectors.
@@ -91,12 +90,11 @@ def fastrp_embeddings(driver: Driver, user_ids: Sequence[str], item_ids: Sequenc
     return users, items
 
 
-def gds_fastrp_baseline(ctx: "EvalContext", ks: Sequence[int], settings: Settings | None = None) -> dict[str, Any]:
+def gds_fastrp_baseline(ctx: EvalContext, ks: Sequence[int], settings: Settings | None = None) -> dict[str, Any]:
     """The ``gds_fastrp`` baseline's report (the same shape as MF-BPR's), on the Neo4j of
     ``settings`` (default: the environment's, as ``graphrec`` commands use)."""
     from neo4j.exceptions import ClientError
 
-    from graphrec.evaluate import artifact_from_embeddings, evaluate_artifact
     from graphrec.store.driver import connect
 
     settings = settings or Settings()

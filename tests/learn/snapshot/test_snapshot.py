@@ -12,9 +12,9 @@ import torch
 
 from graphrec import schema
 from graphrec.datasets.synthetic import generate_shop
-from graphrec.graph import (EDGE_FILES, NODE_TYPE_OF_LABEL, SnapshotError, assign_split, export_snapshot,
-                            load_snapshot, to_interactions)
-from graphrec.interactions import SPLIT_CODES, VALID_PAIRS
+from graphrec.learn.snapshot import (EDGE_FILES, NODE_TYPE_OF_LABEL, SnapshotError, assign_split, export_snapshot,
+                                     load_snapshot, to_interactions)
+from graphrec.learn.interactions import SPLIT_CODES, VALID_PAIRS
 from graphrec.store.loader import load_directory
 
 
@@ -95,7 +95,7 @@ def test_no_test_edge_in_training_structures(shop_snapshot):
     assert held_out and not (held_out & keys(inter.train))
     rev = data["product", "rev_bought", "user"].edge_index.flip(0)
     assert not (held_out & keys(rev))
-    from graphrec.models import bipartite_adjacency
+    from graphrec.learn.models import bipartite_adjacency
 
     adj = bipartite_adjacency(inter.train[0], inter.train[1], inter.num_users, inter.num_items)
     rows = torch.repeat_interleave(torch.arange(adj.shape[0]), adj.crow_indices().diff())

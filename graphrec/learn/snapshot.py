@@ -49,7 +49,7 @@ with warnings.catch_warnings():
     from torch_geometric.data import HeteroData
 
 from graphrec import schema
-from graphrec.interactions import SPLIT_CODES, Interactions, carve_validation, default_valid_fraction
+from graphrec.learn.interactions import SPLIT_CODES, Interactions, carve_validation, default_valid_fraction
 from graphrec.privacy import PseudonymKey
 
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ def assign_split(bought: pd.DataFrame, num_users: int, *, split: str = "auto",
     ``temporal`` holds out each user's latest ``test_fraction`` by ``ts``. When no interaction is
     marked valid, ``valid_fraction`` of each user's training interactions become validation, so
     early stopping never looks at the test set; by default
-    :func:`~graphrec.interactions.default_valid_fraction` (10%, at most about ``VALID_PAIRS`` pairs).
+    :func:`~graphrec.learn.interactions.default_valid_fraction` (10%, at most about ``VALID_PAIRS`` pairs).
     """
     n = len(bought)
     codes = np.zeros(n, dtype=np.int64)
@@ -293,7 +293,7 @@ def load_snapshot(path: str | Path, *, split: str = "auto", test_fraction: float
 
     Node types ``user``, ``product``, ``category`` (``ids``: graph ids in index order; ``x``:
     features). Edge types: ``(user, bought, product)`` with ``weight``, ``ts``, ``split`` (codes of
-    :data:`graphrec.interactions.SPLIT_CODES`, see :func:`assign_split`) and its reverse
+    :data:`graphrec.learn.interactions.SPLIT_CODES`, see :func:`assign_split`) and its reverse
     ``(product, rev_bought, user)`` holding **training edges only** (message passing must never
     see valid/test edges); ``(user, friend, user)`` in both directions; ``(user, follows, user)``
     and ``(user, followed_by, user)``; ``(product, in_category, category)`` and

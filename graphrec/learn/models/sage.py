@@ -11,7 +11,7 @@ Each layer is GraphSAGE with the mean aggregator per relation, summed per destin
 
     h_dst = W_root x_dst + sum_rel W_rel mean_{src in N_rel(dst)} x_src
 
-each relation being a :class:`~graphrec.models.propagation.FastSAGEConv` (``SAGEConv(aggr="mean")``
+each relation being a :class:`~graphrec.learn.models.propagation.FastSAGEConv` (``SAGEConv(aggr="mean")``
 whose mean aggregation is a CSR product with a hand-written backward: stock SAGEConv costs 4-5x
 more per step on a 2-core CPU with its scatter-based messages) without its own root weight, since
 the per-type root ``W_root`` is shared by the relations into that type. As in LightGCN, no non-linearity between
@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from graphrec.models.inputs import ModelGraph
-from graphrec.models.propagation import FastSAGEConv, aggregate, mean_adjacency
+from graphrec.learn.models.inputs import ModelGraph
+from graphrec.learn.models.propagation import FastSAGEConv, aggregate, mean_adjacency
 
 if TYPE_CHECKING:
     from torch_geometric.data import HeteroData
 
-    from graphrec.interactions import Interactions
-    from graphrec.train import TrainConfig
+    from graphrec.learn.interactions import Interactions
+    from graphrec.learn.config import TrainConfig
 
 EdgeType = tuple[str, str, str]
 NODE_TYPES = ("user", "product", "category")

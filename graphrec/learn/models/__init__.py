@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from graphrec.models.inputs import ModelGraph
-from graphrec.models.lightgcn import LightGCN
-from graphrec.models.propagation import (FastLGConv, FastSAGEConv, bipartite_adjacency, normalized_csr,
-                                         propagate, symmetric_csr)
-from graphrec.models.social import SocialLightGCN
+from graphrec.learn.models.inputs import ModelGraph
+from graphrec.learn.models.lightgcn import LightGCN
+from graphrec.learn.models.propagation import (FastLGConv, FastSAGEConv, bipartite_adjacency, normalized_csr,
+                                               propagate, symmetric_csr)
+from graphrec.learn.models.social import SocialLightGCN
 
 if TYPE_CHECKING:
     from torch_geometric.data import HeteroData
 
-    from graphrec.interactions import Interactions
-    from graphrec.train import TrainConfig
+    from graphrec.learn.interactions import Interactions
+    from graphrec.learn.config import TrainConfig
 
 MODELS = ("lightgcn", "social", "sage")
 
@@ -40,7 +40,7 @@ def build_model(name: str, data: "Interactions | HeteroData", config: "TrainConf
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     device = device or torch.device("cpu")
     if name == "sage":  # builds its own per-relation mean adjacencies
-        from graphrec.models.sage import HeteroSAGE
+        from graphrec.learn.models.sage import HeteroSAGE
 
         return HeteroSAGE.from_interactions(data, config).to(device)
     g = ModelGraph.of(data)

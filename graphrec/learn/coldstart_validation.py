@@ -11,7 +11,7 @@
    friends / follows / followers / all-user prior / popularity weights, from popularity alone;
    a change is kept only if it raises Recall@20 (ties keep the simpler mix).
 3. **Confirm** on the other half: the chosen mix must beat popularity alone with a 95% paired
-   bootstrap interval of the lift above 1 (:func:`graphrec.lift.bootstrap_lift`). Otherwise the
+   bootstrap interval of the lift above 1 (:func:`graphrec.learn.lift.bootstrap_lift`). Otherwise the
    weights *degrade to popularity* (``{"popularity": 1}``, every social weight 0): on a graph where
    friends' tastes say nothing, the fold-in ranks like most-popular instead of below it.
 
@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphrec.artifact import Artifact
-from graphrec.coldstart import VALIDATED, popularity_direction, user_parts, user_prior, with_popularity_column
-from graphrec.interactions import Interactions
-from graphrec.lift import LIFT_K, MIN_SLICE_USERS, bootstrap_lift, score_users
-from graphrec.ranking import UserItems
+from graphrec.artifact import MANIFEST, Artifact
+from graphrec.coldstart import VALIDATED, category_means, popularity_direction, user_parts, user_prior, with_popularity_column
+from graphrec.learn.interactions import Interactions
+from graphrec.learn.lift import LIFT_K, MIN_SLICE_USERS, bootstrap_lift, score_users
+from graphrec.learn.ranking import UserItems
 
 VALIDATION_USERS = 600  # half choose the weights, half confirm them
 GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -209,9 +209,6 @@ def rechoose(path: str | Path, data: Interactions, seed: int = 2024) -> dict[str
     not depend on the social graph for lightgcn, so a changed friend graph needs only this) and
     rewrite its manifest; an artifact without a popularity column gets one first. Returns the
     validation record."""
-    from graphrec.artifact import MANIFEST
-    from graphrec.evaluate import category_means
-
     artifact = Artifact.load(path)
     manifest_path = artifact.path / MANIFEST
     manifest = json.loads(manifest_path.read_text())

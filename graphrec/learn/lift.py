@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 from torch import Tensor
 
-from graphrec.ranking import ScoreFn, UserItems, hits_matrix, metrics_from_hits, top_k
+from graphrec.learn.ranking import ScoreFn, UserItems, hits_matrix, metrics_from_hits, top_k
 
 LIFT_K = 20  # lift and its interval are on per-user Recall@LIFT_K
 # A slice with fewer users than this is noise: no lift is reported, and --plot leaves it out.
@@ -39,7 +39,7 @@ BETTER, NOT_BETTER, TOO_FEW = "better", "not_better", "too_few_users"
 
 def score_users(score: ScoreFn, known: UserItems | None, held_out: UserItems, num_items: int,
                 ks: tuple[int, ...] | list[int], users: Tensor) -> tuple[dict[str, float], np.ndarray]:
-    """Ranking metrics averaged over ``users`` (as :func:`graphrec.ranking.evaluate_scores`) and
+    """Ranking metrics averaged over ``users`` (as :func:`graphrec.learn.ranking.evaluate_scores`) and
     each user's Recall@LIFT_K, from one ranking pass. Users without held-out items are dropped."""
     users = users[held_out.counts[users] > 0]
     kmax = min(max(*ks, LIFT_K), num_items)
