@@ -56,6 +56,10 @@ atexit.register(gc.unfreeze)
 
 # While Neo4j is down, try to (re)load the index at most this often, not on every request.
 RELOAD_BACKOFF_S = 5.0
+# A refresh reads the graph anyway once the service's own writes have touched this many entities
+# since the last read: a read's diff carries every touched entity (GraphIndex.dirty), and without
+# foreign writes that set would only grow (about 150 bytes an entity; 10 writes/s reach it in hours).
+MAX_DIRTY_BEFORE_READ = 100_000
 
 Mirror = Callable[["ServingState"], None]
 
@@ -291,7 +295,7 @@ class Service:
     def _unchanged_by_others(self) -> bool:
         with self._reload_lock:  # a reload in flight moves _read_at: wait for it
             base = self._read_at
-            if base is None or not self.state.index.loaded:
+            if base is None or not self.state.index.loaded or len(self.state.index.dirty) > MAX_DIRTY_BEFORE_READ:
                 return False
             try:
                 with self.breaker.call() as driver:

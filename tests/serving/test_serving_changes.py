@@ -107,3 +107,12 @@ class TestRefresh:
     def test_an_unreadable_bookmark_makes_every_refresh_read(self, service, monkeypatch):
         monkeypatch.setattr("graphrec.serving.service.current_version", lambda driver, database: None)
         assert service.refresh() and service.refresh() and self.reads == 2
+
+    def test_enough_own_writes_are_read_anyway(self, service, monkeypatch):
+        """The entities the service's writes touched travel with the next read: a read bounds them."""
+        monkeypatch.setattr("graphrec.serving.service.MAX_DIRTY_BEFORE_READ", 2)
+        service.add_social("u03", "u20", "friend")
+        assert service.refresh() and self.reads == 0  # 2 entities touched: not yet
+        service.add_social("u04", "u21", "friend")
+        assert service.refresh() and self.reads == 1 and not service.state.index.dirty
+
