@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from graphrec.artifact import MANIFEST, Artifact
-from graphrec.coldstart import VALIDATED, category_means, popularity_direction, user_parts, user_prior, with_popularity_column
+from graphrec.coldstart import (VALIDATED, category_means, popularity_direction, user_parts, user_prior,
+                                with_popularity_column)
 from graphrec.learn.interactions import Interactions
 from graphrec.learn.lift import LIFT_K, MIN_SLICE_USERS, bootstrap_lift, score_users
 from graphrec.learn.ranking import UserItems

@@ -80,7 +80,7 @@ class Stored:
 # -- Cypher fragments: subqueries over the user bound as `u` -----------------------------------------
 _FRIENDS = f"""
 CALL (u) {{
-  UNWIND $edges.pairs AS pair
+  UNWIND $pairs AS pair
   MATCH (a:{U.label} {{{U.key}: pair[0]}}), (b:{U.label} {{{U.key}: pair[1]}})
   MERGE (a)-[r:{schema.FRIEND.type}]-(b)
   RETURN collect([startNode(r).{U.key}, endNode(r).{U.key}]) AS friend_edges
@@ -91,7 +91,7 @@ CALL (u) {{
 
 _FOLLOWS = f"""
 CALL (u) {{
-  UNWIND $edges.follows AS target
+  UNWIND $follows AS target
   MATCH (b:{U.label} {{{U.key}: target}}) WHERE b <> u
   MERGE (u)-[:{schema.FOLLOWS.type}]->(b)
   RETURN collect(b.{U.key}) AS follows
@@ -101,7 +101,7 @@ CALL (u) {{
 def _interactions_fragment(kind: str, rel: schema.RelType) -> str:
     return f"""
 CALL (u) {{
-  UNWIND $edges.interactions_{kind} AS row
+  UNWIND $interactions_{kind} AS row
   MATCH (p:{P.label} {{{P.key}: row.product_id}})
   MERGE (u)-[r:{rel.type}]->(p)
   ON CREATE SET r.weight = row.weight, r.split = $split
@@ -132,14 +132,15 @@ _CREATE_PRODUCT = (
 
 def _edge_params(user_id: str, friends: Sequence[str], follows: Sequence[str],
                  interactions: Sequence[Interaction]) -> dict[str, Any]:
-    edges: dict[str, Any] = {
+    params: dict[str, Any] = {
         "pairs": [sorted((user_id, f)) for f in dict.fromkeys(friends) if f != user_id],
         "follows": list(dict.fromkeys(follows)),
+        "split": LIVE_SPLIT,
     }
     for kind in schema.INTERACTION_KINDS:
-        edges[f"interactions_{kind}"] = [{"product_id": i.product_id, "ts": i.ts, "weight": float(i.weight)}
-                                         for i in interactions if i.kind == kind]
-    return {"edges": edges, "split": LIVE_SPLIT}
+        params[f"interactions_{kind}"] = [{"product_id": i.product_id, "ts": i.ts, "weight": float(i.weight)}
+                                          for i in interactions if i.kind == kind]
+    return params
 
 
 def _stored(record: neo4j.Record) -> Stored:
