@@ -37,9 +37,9 @@ SPAN_S = 365 * 24 * 3600
 
 @dataclass(frozen=True)
 class ShopShape:
-    """Knobs of the generated shop; the defaults give about 10 purchase rows per user."""
+    """Knobs of the generated shop; the defaults give 10 purchase rows (distinct products) per user."""
 
-    purchases_per_user: float = 10.0
+    purchases_per_user: float = 10.0  # mean rows per user; each user buys at least one product
     users_per_product: float = 10.0  # below 1: a long-tail catalogue (more products than users)
     friends_per_user: float = 8.0
     homophily: float = 0.7  # share of friendships inside the same favourite subcategory
@@ -65,6 +65,20 @@ def _pick_in_blocks(rng: np.random.Generator, cum: np.ndarray, starts: np.ndarra
     top = cum[ends - 1]
     target = base + rng.random(len(starts)) * (top - base)
     return np.clip(np.searchsorted(cum, target, side="right"), starts, ends - 1)
+
+
+_TOP_UP_ROUNDS = 20  # each round leaves only the share of draws that hit an owned product again
+
+
+def _merge_repeats(key: np.ndarray, ts: np.ndarray, quantity: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of one (user, product) ``key`` merged: sorted unique keys, latest ts, summed quantity."""
+    quantity = np.ones(len(key), dtype=np.int64) if quantity is None else quantity
+    order = np.lexsort((ts, key))
+    key, ts, quantity = key[order], ts[order], quantity[order]
+    last = np.r_[key[1:] != key[:-1], True]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return key[last], ts[last], np.add.reduceat(quantity, first)
 
 
 def generate_shop(n_users: int, out_dir: Path, seed: int = 0, shape: ShopShape = ShopShape()) -> dict[str, Any]:
@@ -155,14 +169,20 @@ def generate_shop(n_users: int, out_dir: Path, seed: int = 0, shape: ShopShape =
     delay = rng.exponential(5 * 24 * 3600, len(who)).astype(np.int64)
     ts[who] = np.minimum(ts[copied] + delay, START + SPAN_S - 1)
 
-    # Repeat purchases of one product are one row: quantity as weight, latest time.
-    key = buyer.astype(np.int64) * n_prod + product
-    order = np.lexsort((ts, key))
-    key, ts = key[order], ts[order]
-    last = np.r_[key[1:] != key[:-1], True]
-    first = np.r_[True, key[1:] != key[:-1]]
-    quantity = np.diff(np.r_[np.flatnonzero(first), len(key)])
-    key, ts = key[last], ts[last]
+    # Repeat purchases of one product are one row (quantity as weight, latest time). Popular products
+    # are drawn again often, so users short of their count of distinct products get more popularity
+    # draws until the rows per user match the counts: ``purchases_per_user`` is the mean of *rows*.
+    counts = np.minimum(counts, n_prod)
+    key, ts, quantity = _merge_repeats(buyer.astype(np.int64) * n_prod + product, ts)
+    for _ in range(_TOP_UP_ROUNDS):
+        short = counts - np.bincount(key // n_prod, minlength=n_users)
+        if not (short > 0).any():
+            break
+        more = np.repeat(np.arange(n_users), np.maximum(short, 0))
+        drawn = np.searchsorted(cum_pop, rng.random(len(more)) * cum_pop[-1], side="right")
+        key, ts, quantity = _merge_repeats(np.concatenate([key, more * n_prod + drawn]),
+                                           np.concatenate([ts, START + rng.integers(0, SPAN_S, len(more))]),
+                                           np.concatenate([quantity, np.ones(len(more), dtype=np.int64)]))
     i_user, i_prod = key // n_prod, key % n_prod
 
     written = {
