@@ -47,6 +47,11 @@ class TrainConfig:
     seed: int = 2024
     time_budget_s: float | None = None  # stop after this much training time (best epoch kept)
     target_metric: str = "ndcg@20"
+    # "full": every step propagates the whole training graph. "sampled": a step runs the layers on
+    # the sampled k-hop subgraph around its batch only (graphrec.learn.minibatch), ``fanout``
+    # neighbours per node and layer (None: 10 each); lightgcn and sage.
+    propagation: str = "full"
+    fanout: list[int] | None = None
     device: str = "cpu"  # sweeps only; every default and reported number is CPU
     extra: dict[str, Any] = field(default_factory=dict)  # model-specific knobs (sage)
 

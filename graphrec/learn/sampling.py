@@ -169,19 +169,21 @@ class CSCNeighborSampler(BaseSampler):
         return self.num_neighbors.num_hops
 
     def sample_from_nodes(self, index: NodeSamplerInput, **kwargs) -> Union[SamplerOutput, HeteroSamplerOutput]:
-        return node_sample(index, self._sample)
+        return node_sample(index, self.sample)
 
     def sample_from_edges(self, index: EdgeSamplerInput, neg_sampling: Optional[NegativeSampling] = None,
                           ) -> Union[SamplerOutput, HeteroSamplerOutput]:
         # PyG's own edge logic: negatives, distinct seeds and the edge_label_index metadata.
-        return edge_sample(index, self._sample, self.num_nodes, False, None, neg_sampling)
+        return edge_sample(index, self.sample, self.num_nodes, False, None, neg_sampling)
 
     @property
     def edge_permutation(self) -> Union[Optional[Tensor], dict[EdgeType, Optional[Tensor]]]:
         return self.perm
 
-    def _sample(self, seed: Union[Tensor, dict[NodeType, Tensor]], seed_time: object = None,
-                **kwargs) -> Union[SamplerOutput, HeteroSamplerOutput]:
+    def sample(self, seed: Union[Tensor, dict[NodeType, Tensor]], seed_time: object = None,
+               **kwargs) -> Union[SamplerOutput, HeteroSamplerOutput]:
+        """The subgraph around distinct ``seed`` nodes (a dict by node type on ``HeteroData``): what
+        ``sample_from_nodes`` and ``sample_from_edges`` wrap, also for seeds of several types."""
         if seed_time is not None:
             raise NotImplementedError("CSCNeighborSampler does not sample temporally")
         if isinstance(seed, dict):
