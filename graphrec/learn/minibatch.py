@@ -24,6 +24,7 @@ kept for a backward, so it needs the graph plus a few node x dim tensors.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -56,6 +57,23 @@ def _counts(x: list[int]) -> list[int]:
     for n in x:
         out.append(out[-1] + n)
     return out
+
+
+def _subgraph_csr(dst: Tensor, src: Tensor, weight: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """``[num_dst, num_src]`` CSR of sampled edges and its transpose. The sampler emits edges grouped
+    by destination in increasing local order, so the rows need no sort (a third of a step's time
+    went to coalescing them); only the transpose is sorted."""
+    if dst.numel() > 1 and not bool((dst[1:] >= dst[:-1]).all()):
+        return _csr_pair(dst, src, weight, size)
+
+    def crow(index: Tensor, n: int) -> Tensor:
+        return torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(torch.bincount(index, minlength=n), 0)])
+
+    order = torch.argsort(src, stable=True)
+    with warnings.catch_warnings():  # "CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return (torch.sparse_csr_tensor(crow(dst, size[0]), src, weight, size),
+                torch.sparse_csr_tensor(crow(src, size[1]), dst[order], weight[order], (size[1], size[0])))
 
 
 def _mean_weights(col: Tensor, num_dst: int) -> Tensor:
@@ -95,7 +113,7 @@ class SampledLightGCN:
         layers = m.num_layers
         for k in range(1, layers + 1):  # layer k: nodes within L - k hops, from those within L - k + 1
             n_dst, n_src, n_edge = node_hops[layers - k + 1], node_hops[layers - k + 2], edge_hops[layers - k + 1]
-            adj_t, adj = _csr_pair(out.col[:n_edge], out.row[:n_edge], weight[:n_edge], (n_dst, n_src))
+            adj_t, adj = _subgraph_csr(out.col[:n_edge], out.row[:n_edge], weight[:n_edge], (n_dst, n_src))
             x = m.conv(x[:n_src], adj_t.to(device), transpose=adj.to(device))
             total = total + x[: seeds.numel()]
         total = total / (layers + 1)
@@ -131,7 +149,7 @@ class SampledSAGE:
             """Mean aggregation over ``et``'s sampled edges into the nodes within ``hop`` hops."""
             src, _, dst = et
             n = edge_hops[et][hop + 1]
-            adj_t, adj = _csr_pair(out.col[et][:n], out.row[et][:n], weight[et][:n],
+            adj_t, adj = _subgraph_csr(out.col[et][:n], out.row[et][:n], weight[et][:n],
                                    (node_hops[dst][hop + 1], node_hops[src][hop + 2]))
             return adj_t.to(device), adj.to(device)
 
