@@ -381,6 +381,13 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
         coldstart_validation=coldstart_record)
 
 
+def peak_rss_mb() -> int:
+    """This process's peak resident memory so far, in MB (what a run's summary reports)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def holdout_metrics(result: TrainResult, data: Interactions, ks: tuple[int, ...] = (10, 20)) -> dict[str, float]:
     """Overall test metrics of a result (train + valid masked), the number ``evaluate`` reports."""
     known = torch.cat([data.train, data.valid], 1)
