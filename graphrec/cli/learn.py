@@ -202,6 +202,15 @@ def train(
         envvar="GRAPHREC_TIME_BUDGET", min=1.0,
         help="Stop after this many training seconds (the best validation epoch is kept). Default: "
              "sized with the graph, 10 minutes to an hour (docs/learning.md).")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(
+        min=0.1, help="The training time budget in minutes (the same as --time-budget in seconds).")] = None,
+    sampled: Annotated[Optional[bool], typer.Option(
+        "--sampled/--full-graph",
+        help="Propagate each step over the batch's sampled k-hop subgraph (lightgcn, sage), or over the "
+             "whole graph. Default: sampled from 2M training pairs up (docs/scale.md).")] = None,
+    fanout: Annotated[Optional[str], typer.Option(
+        help="Sampled neighbours per node and layer, comma separated (e.g. 10,5); -1 takes all. "
+             "Default 10 each. Implies --sampled unless --full-graph.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
     ddp: Annotated[int, typer.Option(
         "--ddp", min=1, help="Train data-parallel in this many processes (PyTorch DDP, gloo on CPU): each "
@@ -216,21 +225,35 @@ def train(
     import torch
 
     from graphrec.learn.config import TrainConfig, default_config
-    from graphrec.learn.train import Trainer, build_artifact, holdout_metrics
+    from graphrec.learn.train import Trainer, build_artifact, holdout_metrics, peak_rss_mb
 
     if threads:
         torch.set_num_threads(threads)
+    if max_minutes is not None:
+        if time_budget is not None:
+            fail("--max-minutes and --time-budget set the same budget: give one", code=2)
+        time_budget = 60.0 * max_minutes
+    fanouts = None
+    if fanout is not None:
+        try:
+            fanouts = [int(x) for x in fanout.split(",") if x.strip()]
+        except ValueError:
+            fail(f"--fanout must be integers separated by commas, got {fanout!r}", code=2)
+        sampled = True if sampled is None else sampled
     data = _interactions(snapshot, split, seed)
     overrides = {"epochs": epochs, "dim": dim, "layers": layers, "lr": lr, "batch_size": batch_size,
                  "negatives": negatives, "loss": loss, "temperature": temperature, "patience": patience,
-                 "lr_decay": lr_decay, "init": init, "time_budget_s": time_budget}
+                 "lr_decay": lr_decay, "init": init, "time_budget_s": time_budget, "fanout": fanouts,
+                 "propagation": None if sampled is None else ("sampled" if sampled else "full")}
     config: TrainConfig = default_config(model.value, data.train.shape[1], seed=seed,
                                          **{k: v for k, v in overrides.items() if v is not None})
     reporter = None
     if progress is not False:
         reporter = TrainProgress(f"train {config.model}", config, data.valid.shape[1] > 0, live=is_tty())
+        how = ("sampled subgraphs (fanout " + ",".join(map(str, fanouts_of(config))) + ")"
+               if config.propagation == "sampled" else "full-graph propagation")
         reporter.announce(f"{data.num_users:,} users, {data.num_items:,} products, "
-                          f"{data.train.shape[1]:,} training pairs" + (f", {ddp} processes (DDP)" if ddp > 1 else ""))
+                          f"{data.train.shape[1]:,} training pairs, {how}" + (f", {ddp} processes (DDP)" if ddp > 1 else ""))
     from graphrec.learn.distributed import process_group
 
     try:
@@ -251,6 +274,7 @@ def train(
                "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                "train_seconds": round(result.train_seconds, 1),
                "seconds_per_epoch": round(result.seconds_per_epoch, 3),
+               "propagation": config.propagation, "peak_rss_mb": peak_rss_mb(),
                "valid": result.best_valid, "test": test, "coldstart": fold_in}
     if not wants_table(fmt):
         print_json(summary)
@@ -261,9 +285,16 @@ def train(
                              for part, values in (("validation", result.best_valid), ("test", test))],
                             right=range(1, 5)))
     typer.echo(f"\n{config.model}: best epoch {result.best_epoch} of {len(result.history)} run, "
-               f"{duration(result.train_seconds)} of training ({result.seconds_per_epoch:.2f} s/epoch)")
+               f"{duration(result.train_seconds)} of training ({result.seconds_per_epoch:.2f} s/epoch, "
+               f"{config.propagation} propagation, peak memory {summary['peak_rss_mb']:,} MB)")
     typer.echo(_fold_in_line(fold_in))
     _closing(ctx, [f"model: {path}", f"next: graphrec evaluate --model {path} --snapshot {snapshot}"])
+
+
+def fanouts_of(config: "TrainConfig") -> list[int]:
+    from graphrec.learn.minibatch import fanouts
+
+    return fanouts(config.fanout, config.layers)
 
 
 def _num(value: float | None) -> str:

@@ -47,6 +47,11 @@ class TrainConfig:
     seed: int = 2024
     time_budget_s: float | None = None  # stop after this much training time (best epoch kept)
     target_metric: str = "ndcg@20"
+    # "full": every step propagates the whole training graph. "sampled": a step runs the layers on
+    # the sampled k-hop subgraph around its batch only (graphrec.learn.minibatch), ``fanout``
+    # neighbours per node and layer (None: 10 each); lightgcn and sage.
+    propagation: str = "full"
+    fanout: list[int] | None = None
     device: str = "cpu"  # sweeps only; every default and reported number is CPU
     extra: dict[str, Any] = field(default_factory=dict)  # model-specific knobs (sage)
 
@@ -106,9 +111,27 @@ def scaled_defaults(num_train: int) -> dict[str, Any]:
     }
 
 
+# The one setting that does switch at a size: how a step propagates (docs/scale.md, train row).
+# Measured on Gowalla (0.79M pairs, bench/sampled.py, under load): a sampled step at the default
+# batch (16,384 pairs, fanout 10 over 3 hops) touches 0.66M of the graph's 1.58M directed edges and
+# 70k of its 71k nodes, yet costs 2.6x a full step (the sampling and subgraph indexing outweigh the
+# smaller products), so below this size full-graph propagation is faster and exact. 2M is where a
+# full-graph run's 1,470 steps no longer fit the one-hour budget on the 2-core reference machine
+# (2.1 s a step at 0.79M pairs, linear in the pairs): a judgement from that measurement, not a
+# measured crossover (Gowalla is the largest graph run here).
+SAMPLED_PAIRS = 2_000_000
+SAMPLED_MODELS = ("lightgcn", "sage")
+
+
+def default_propagation(model: str, num_train: int) -> str:
+    """``sampled`` for a large graph (``SAMPLED_PAIRS``) and a model that supports it, else ``full``."""
+    return "sampled" if num_train >= SAMPLED_PAIRS and model in SAMPLED_MODELS else "full"
+
+
 def default_config(model: str, num_train: int = 0, **overrides: Any) -> TrainConfig:
     """The configuration ``graphrec train`` uses: size-scaled defaults, model defaults, then flags."""
-    values: dict[str, Any] = {"model": model, **scaled_defaults(num_train), **MODEL_DEFAULTS.get(model, {})}
+    values: dict[str, Any] = {"model": model, **scaled_defaults(num_train), **MODEL_DEFAULTS.get(model, {}),
+                              "propagation": default_propagation(model, num_train)}
     values.update(overrides)
     if "eval_every" not in overrides:  # about VALIDATIONS passes over the epochs actually asked for
         values["eval_every"] = max(1, round(values["epochs"] / VALIDATIONS))

@@ -1,6 +1,7 @@
 """Training loop shared by every model kind: batches, negatives, loss, early stopping.
 
-Each step propagates the whole (training) graph once, scores a batch of positive (user, item)
+Each step propagates the whole (training) graph once (or, with ``propagation="sampled"``, only the
+sampled k-hop subgraph around its batch: :mod:`graphrec.learn.minibatch`), scores a batch of positive (user, item)
 pairs against sampled negatives, and takes one Adam step. Two objectives:
 
 * ``bpr``: the LightGCN paper's pairwise loss, one uniform negative per positive, L2 on the batch's
@@ -41,6 +42,7 @@ from graphrec.learn.config import TrainConfig
 from graphrec.learn.distributed import rank_and_world
 from graphrec.learn.interactions import Interactions
 from graphrec.learn.losses import bpr, sampled_softmax
+from graphrec.learn.minibatch import sampled_propagation
 from graphrec.learn.models import build_model
 from graphrec.learn.evaluate import artifact_from_embeddings
 from graphrec.learn.ranking import UserItems, embedding_scorer, evaluate_scores
@@ -90,6 +92,10 @@ class Trainer:
         self.device = torch.device(config.device)
         self.model = build_model(config.model, data, config, self.device)
         self.item_bias = nn.Parameter(torch.zeros(data.num_items, device=self.device))
+        if config.propagation not in ("full", "sampled"):
+            raise ValueError(f"unknown propagation {config.propagation!r} (full or sampled)")
+        self.minibatch = (sampled_propagation(self.model, config.fanout) if config.propagation == "sampled"
+                          else None)
         self.objective: Callable[[Tensor, Tensor], Tensor] = self.loss
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -142,13 +148,22 @@ class Trainer:
         offset = (torch.rand(size, generator=g) * count).long()
         return self.train_order[start + offset].to(self.device)
 
+    def batch_embeddings(self, users: Tensor, items: Tensor, negatives: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Final embeddings of a batch's users, positive items and negatives: rows of the full-graph
+        output, or (sampled propagation) of the distinct ones' sampled subgraph."""
+        if self.minibatch is None:
+            all_users, all_items = self.model()
+            return all_users[users], all_items[items], all_items[negatives]
+        user_ids, user_at = torch.unique(users, return_inverse=True)
+        item_ids, item_at = torch.unique(torch.cat([items, negatives]), return_inverse=True)
+        u, i = self.minibatch.embed(user_ids, item_ids)
+        return u[user_at], i[item_at[: items.numel()]], i[item_at[items.numel():]]
+
     def loss(self, users: Tensor, items: Tensor) -> Tensor:
         c = self.config
-        all_users, all_items = self.model()
-        u, i = all_users[users], all_items[items]
         if c.loss == "bpr":
             j = self.sample_negatives(users)
-            n = all_items[j]
+            u, i, n = self.batch_embeddings(users, items, j)
             ranking = bpr((u * i).sum(1), (u * n).sum(1))
             ego_u, ego_i = self.model.ego(users, items)
             _, ego_n = self.model.ego(users, j)
@@ -157,7 +172,7 @@ class Trainer:
         if c.loss == "softmax":
             # Shared uniform negatives: accidental positives among them are rare and harmless.
             j = torch.randint(0, self.data.num_items, (c.negatives,), device=users.device)
-            n = all_items[j]
+            u, i, n = self.batch_embeddings(users, items, j)
             if c.cosine:
                 u, i, n = F.normalize(u, dim=1), F.normalize(i, dim=1), F.normalize(n, dim=1)
             bias = (self.item_bias[items], self.item_bias[j]) if c.item_bias else (None, None)
@@ -364,6 +379,13 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
         state_dict={k: v.detach().cpu() for k, v in result.model.state_dict().items()},
         pseudonym_fingerprint=data.pseudonym_fingerprint, coldstart=coldstart,
         coldstart_validation=coldstart_record)
+
+
+def peak_rss_mb() -> int:
+    """This process's peak resident memory so far, in MB (what a run's summary reports)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def holdout_metrics(result: TrainResult, data: Interactions, ks: tuple[int, ...] = (10, 20)) -> dict[str, float]:

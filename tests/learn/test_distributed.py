@@ -47,3 +47,15 @@ def test_outside_a_group_training_is_unchanged(tmp_path):
     with process_group(1, Trainer, data, CONFIG):
         b = Trainer(data, CONFIG).fit()
     assert torch.equal(a.user_emb, b.user_emb) and "ranks" not in a.history[0]
+
+
+def test_sampled_propagation_trains_data_parallel(tmp_path):
+    """Sampled mode under DDP: each rank samples the subgraphs of its own share of the batches (its
+    own RNG stream), gradients are averaged, and the ranks still end with one model."""
+    data = shop(tmp_path / "shop", ShopShape(), users=600)
+    config = TrainConfig(**{**CONFIG.to_dict(), "epochs": 12, "propagation": "sampled", "fanout": [10, 5]})
+    with process_group(2, Trainer, data, config):
+        result = Trainer(data, config).fit()
+    assert all(r["ranks"] == 2 for r in result.history)
+    alone = holdout_metrics(Trainer(data, config).fit(), data)["recall@20"]
+    assert holdout_metrics(result, data)["recall@20"] >= 0.9 * alone

@@ -51,8 +51,11 @@ class HeteroSAGELayer(nn.Module):
         for lin in [*self.root.values(), *(conv.lin_l for conv in self.rel.values())]:
             nn.init.eye_(lin.weight)
 
-    def forward(self, x: dict[str, Tensor], adjs: dict[EdgeType, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
-        out = {t: self.root[t](x[t]) for t in x}
+    def forward(self, x: dict[str, Tensor], adjs: dict[EdgeType, tuple[Tensor, Tensor]],
+                num_dst: dict[str, int] | None = None) -> dict[str, Tensor]:
+        """``num_dst``: on a sampled subgraph, only the first rows of each type are destinations
+        (the nodes this layer still has to compute); ``adjs`` then map sources to those rows."""
+        out = {t: self.root[t](x[t] if num_dst is None else x[t][: num_dst[t]]) for t in x}
         for et in self.edge_types:
             src, _, dst = et
             adj_t, adj = adjs[et]
@@ -61,13 +64,17 @@ class HeteroSAGELayer(nn.Module):
 
 
 class HeteroSAGE(nn.Module):
+    BOUGHT: EdgeType = ("product", "rev_bought", "user")  # what a user's layer-0 input averages
+
     def __init__(self, num_users: int, num_items: int, num_categories: int,
                  edges: dict[EdgeType, Tensor], user_x: Tensor, item_x: Tensor, dim: int = 64,
                  num_layers: int = 2, init_std: float = 0.1) -> None:
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
         sizes = {"user": num_users, "product": num_items, "category": max(num_categories, 1)}
-        # Graph structure is data (training edges only), not parameters.
+        # Graph structure is data (training edges only), not parameters; the edge lists stay for
+        # sampled training (graphrec.learn.minibatch).
+        self.sizes, self.edges = sizes, edges
         self.adjs = {et: mean_adjacency(ei[1], ei[0], sizes[et[2]], sizes[et[0]]) for et, ei in edges.items()}
         self.user_x, self.item_x = user_x, item_x
         self.item_emb = nn.Embedding(num_items, dim)
@@ -115,7 +122,7 @@ class HeteroSAGE(nn.Module):
         items = self.item_emb.weight + self.item_in(self.item_x)
         # A user's input is the mean of what they bought (plus degree features): distinct per user
         # without any user ID parameter, which is what makes the model inductive for users.
-        bought = self.adjs[("product", "rev_bought", "user")]
+        bought = self.adjs[self.BOUGHT]
         x = {"user": self.user_in(self.user_x) + aggregate(bought, items),
              "product": items,
              "category": self.cat_emb.weight}
