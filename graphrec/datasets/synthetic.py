@@ -141,10 +141,17 @@ def generate_shop(n_users: int, out_dir: Path, seed: int = 0, shape: ShopShape =
     source = rng.random(len(buyer))
     taste = source < shape.taste_share
     social = (source >= shape.taste_share) & (source < shape.taste_share + shape.social_share)
-    product = np.empty(len(buyer), dtype=np.int64)
-    leaf = np.where(rng.random(int(taste.sum())) < 0.7, fav[buyer[taste]], second[buyer[taste]])
-    product[taste] = _pick_in_blocks(rng, cum_pop, block_start[leaf], block_end[leaf])
-    product[~taste] = np.searchsorted(cum_pop, rng.random(int((~taste).sum())) * cum_pop[-1], side="right")
+
+    def draw(buyers: np.ndarray, by_taste: np.ndarray) -> np.ndarray:
+        """A product per buyer: from a favourite subcategory by popularity where ``by_taste``, else
+        by global popularity."""
+        out = np.empty(len(buyers), dtype=np.int64)
+        leaf = np.where(rng.random(int(by_taste.sum())) < 0.7, fav[buyers[by_taste]], second[buyers[by_taste]])
+        out[by_taste] = _pick_in_blocks(rng, cum_pop, block_start[leaf], block_end[leaf])
+        out[~by_taste] = np.searchsorted(cum_pop, rng.random(int((~by_taste).sum())) * cum_pop[-1], side="right")
+        return out
+
+    product = draw(buyer, taste)
     ts = START + rng.integers(0, SPAN_S, len(buyer))
 
     # Stage 2: a social purchase copies a taste purchase of a random friend, a few days later.
@@ -170,8 +177,8 @@ def generate_shop(n_users: int, out_dir: Path, seed: int = 0, shape: ShopShape =
     ts[who] = np.minimum(ts[copied] + delay, START + SPAN_S - 1)
 
     # Repeat purchases of one product are one row (quantity as weight, latest time). Popular products
-    # are drawn again often, so users short of their count of distinct products get more popularity
-    # draws until the rows per user match the counts: ``purchases_per_user`` is the mean of *rows*.
+    # are drawn again often, so users short of their count of distinct products draw again until
+    # the rows per user match the counts: ``purchases_per_user`` is the mean of *rows*.
     counts = np.minimum(counts, n_prod)
     key, ts, quantity = _merge_repeats(buyer.astype(np.int64) * n_prod + product, ts)
     for _ in range(_TOP_UP_ROUNDS):
@@ -179,7 +186,8 @@ def generate_shop(n_users: int, out_dir: Path, seed: int = 0, shape: ShopShape =
         if not (short > 0).any():
             break
         more = np.repeat(np.arange(n_users), np.maximum(short, 0))
-        drawn = np.searchsorted(cum_pop, rng.random(len(more)) * cum_pop[-1], side="right")
+        # The same mix as the first draws (a friend's copy is mostly of the same taste: taste here).
+        drawn = draw(more, rng.random(len(more)) < shape.taste_share + shape.social_share)
         key, ts, quantity = _merge_repeats(np.concatenate([key, more * n_prod + drawn]),
                                            np.concatenate([ts, START + rng.integers(0, SPAN_S, len(more))]),
                                            np.concatenate([quantity, np.ones(len(more), dtype=np.int64)]))
