@@ -158,6 +158,45 @@ def measure(layout: str, shop: Path, traced: bool, old_rev: str) -> dict[str, An
     return out
 
 
+def serve(shop: Path, requests: int = 200, dim: int = 64) -> dict[str, Any]:
+    """In this (fresh) process: a whole serving state over the shop (the array index, a model
+    artifact with random embeddings of ``dim`` for every user and product, the recommender), then
+    explained recommendations for random users; the process's RSS, peak and after."""
+    from graphrec.artifact import Artifact, save_artifact
+    from graphrec.config import Settings
+    from graphrec.serving.graph_index import GraphIndex
+    from graphrec.serving.reader import Update
+    from graphrec.serving.service import Service
+
+    records = Records(shop)
+    index = GraphIndex.load(StandInDriver(records))
+    users, products, cats = index.user_ids(), index.product_ids(), index.category_ids()
+    del records
+    rng = np.random.default_rng(0)
+    art_dir = Path(tempfile.mkdtemp(prefix="graphrec-bench-artifact-"))
+    save_artifact(art_dir, model="bench", snapshot_id="bench", config={}, metrics={}, user_ids=users,
+                  product_ids=products, category_ids=cats,
+                  user_emb=rng.standard_normal((len(users), dim), dtype=np.float32),
+                  product_emb=rng.standard_normal((len(products), dim), dtype=np.float32),
+                  category_emb=rng.standard_normal((len(cats), dim), dtype=np.float32),
+                  product_categories=[[] for _ in products], popularity=np.ones(len(products)))
+    del users, products, cats
+    gc.collect()
+    service = Service(Settings(), Artifact.load(art_dir), None)
+    service.state = service._build_state(Update(1, index.base))
+    del index
+    gc.collect()
+    loaded = rss_bytes()
+    picks = rng.choice(service.state.index.user_ids(), requests).tolist()
+    t0 = time.perf_counter()
+    explained = sum(len(i.explanations) > 0 for u in picks for i in service.recommend(u, 10, reload=False).items)
+    seconds = time.perf_counter() - t0
+    hwm = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmHWM"))
+    return {"rss": loaded, "peak": hwm, "ms_per_request": 1000 * seconds / requests,
+            "explained_share": explained / (10 * requests)}
+
+
 def child(layout: str, shop: Path, traced: bool, old_rev: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--measure", layout, "--shop", str(shop), "--old-rev", old_rev]
     if traced:
@@ -173,10 +212,14 @@ def main() -> None:
     parser.add_argument("--purchases-per-user", type=float, default=10.0)
     parser.add_argument("--old-rev", default=OLD_REV)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "graphrec-index-memory")
-    parser.add_argument("--measure", choices=["arrays", "dicts"], help=argparse.SUPPRESS)
+    parser.add_argument("--service", action="store_true", help="also a whole serving state at the largest size")
+    parser.add_argument("--measure", choices=["arrays", "dicts", "service"], help=argparse.SUPPRESS)
     parser.add_argument("--shop", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure == "service":
+        print(json.dumps(serve(args.shop)))
+        return
     if args.measure:
         print(json.dumps(measure(args.measure, args.shop, args.traced, args.old_rev)))
         return
@@ -214,6 +257,13 @@ def main() -> None:
             d, a = result["dicts"], result["arrays"]
             print(f"{n:,} users: the arrays hold {d['held'] / a['held']:.1f}x less than the dicts "
                   f"(RSS growth {d['rss'] / max(a['rss'], 1):.1f}x less)")
+    if args.service:
+        n, _ = rows[-1]
+        print(f"serving state at {n:,} users ...", file=sys.stderr)
+        r = child("service", args.work / f"shop-{n}-{args.purchases_per_user:g}", False, args.old_rev)
+        print(f"\nwhole serving state at {n:,} users (array index + 64-dim artifact + recommender): RSS "
+              f"{r['rss'] / 2**30:.2f} GB after loading, peak {r['peak'] / 2**30:.2f} GB; explained "
+              f"recommendations {r['ms_per_request']:.1f} ms each ({r['explained_share']:.0%} of items explained)")
     print(f"\n{os.cpu_count()} CPUs; held = tracemalloc's bytes still allocated after building (a run of "
           "its own); RSS = resident set growth without tracemalloc; arrays B/rel = the index's own array "
           "accounting (GraphArrays.nbytes).")

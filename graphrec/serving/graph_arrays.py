@@ -17,13 +17,14 @@ import math
 from array import array
 from dataclasses import dataclass, field, fields
 from itertools import repeat
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from graphrec.serving.csr import Csr, differing_rows, frozen
 
 KINDS = ("user", "product", "category")
+_FIELD = {"user": "users", "product": "products", "category": "categories"}  # GraphArrays' field per kind
 # Each relation: (the kind of its rows, the kind of its columns). The first group is read from the
 # graph; the second is derived (transposes, FRIEND both ways).
 STORED: dict[str, tuple[str, str]] = {
@@ -65,8 +66,13 @@ class IdTable:
         """Numbers of many ids (a bytes array), -1 where absent."""
         if not self.ids.size or not keys.size:
             return np.full(len(keys), -1, dtype=np.int64)
+        fits = np.char.str_len(keys) <= self.ids.itemsize  # a longer key would be cut short, then match
+        keys = keys.astype(self.ids.dtype)
         at = np.minimum(np.searchsorted(self.ids, keys), len(self.ids) - 1)
-        return np.where(self.ids[at] == keys, at, -1)
+        return np.where(fits & (self.ids[at] == keys), at, -1)
+
+    def find_many(self, node_ids: Sequence[str]) -> np.ndarray:
+        return self.find_all(np.array([i.encode() for i in node_ids], dtype=bytes))
 
     def id(self, number: int) -> str:
         return self.ids[number].decode()
@@ -91,6 +97,12 @@ class Texts:
         data = np.frombuffer(b"".join(raw), dtype=np.uint8).copy()
         missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
         return cls(frozen(offsets), frozen(data), frozen(missing))
+
+    def values(self, numbers: Iterable[int]) -> Iterator[str | None]:
+        """Many strings in one pass over the buffer."""
+        data, offsets, missing = self.data.tobytes(), self.offsets.tolist(), self.missing.tolist()
+        past = len(missing)
+        return (None if i >= past or missing[i] else data[offsets[i]:offsets[i + 1]].decode() for i in numbers)
 
     def get(self, i: int) -> str | None:
         if i >= len(self.missing) or self.missing[i]:
@@ -123,7 +135,7 @@ class GraphArrays:
                    {name: Csr.empty(with_values=name == "bought") for name in RELATIONS})
 
     def nodes(self, kind: str) -> Nodes:
-        return {"user": self.users, "product": self.products, "category": self.categories}[kind]
+        return getattr(self, _FIELD[kind])
 
     @property
     def nbytes(self) -> int:

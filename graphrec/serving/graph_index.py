@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import neo4j
 import numpy as np
@@ -150,6 +150,14 @@ class GraphIndex:
         n = self._added[kind].get(node_id)
         return self.base.nodes(kind).ids.find(node_id) if n is None else n
 
+    def _numbers(self, kind: str, node_ids: list[str]) -> np.ndarray:
+        """Numbers of many ids at once (-1: unknown): one binary search in C for all of them."""
+        numbers = self.base.nodes(kind).ids.find_many(node_ids)
+        added = self._added[kind]
+        if added:
+            numbers = np.array([added.get(i, n) for i, n in zip(node_ids, numbers.tolist())], dtype=np.int64)
+        return numbers
+
     def _ids(self, kind: str, numbers: np.ndarray) -> list[str]:
         table = self.base.nodes(kind).ids
         if not len(numbers) or int(numbers.max()) < len(table):
@@ -189,16 +197,21 @@ class GraphIndex:
         n = self._number(rows, node_id)
         return frozenset(self._ids(cols, self._row(name, n))) if n >= 0 else frozenset()
 
-    def _node_ids(self, kind: str) -> list[str]:
+    def _nodes(self, kind: str) -> list[tuple[str, int]]:
+        """Every node of the kind as (id, number), by id."""
         nodes, live = self.base.nodes(kind), dict(self._present[kind])
         present = nodes.present.copy()
         past = len(present)
         for n, here in live.items():
             if n < past:
                 present[n] = here
-        ids = nodes.ids.decode(np.flatnonzero(present))
-        added = [i for k, i in enumerate(list(self._added_ids[kind])) if live.get(past + k)]
-        return sorted(ids + added) if added else ids
+        numbers = np.flatnonzero(present)
+        out = list(zip(nodes.ids.decode(numbers), numbers.tolist()))
+        added = [(i, past + k) for k, i in enumerate(list(self._added_ids[kind])) if live.get(past + k)]
+        return sorted(out + added) if added else out
+
+    def _node_ids(self, kind: str) -> list[str]:
+        return [i for i, _ in self._nodes(kind)]
 
     # -- reading ------------------------------------------------------------------------------
     def has_user(self, uid: str) -> bool:
@@ -281,8 +294,8 @@ class GraphIndex:
         users = list(users)
         if n < 0 or not users:
             return set()
-        numbers = np.array([self._number("user", u) for u in users], dtype=np.int64)
-        return {u for u, hit in zip(users, contains(self._row("buyers", n), numbers).tolist()) if hit}
+        hits = contains(self._row("buyers", n), self._numbers("user", users))
+        return {u for u, hit in zip(users, hits.tolist()) if hit}
 
     def co_buyers(self, pid: str, other: str) -> set[str]:
         """Users who bought both products."""
@@ -302,10 +315,12 @@ class GraphIndex:
         out = na >= 0 and nb >= 0 and bool(contains(self._row("friend_out", na), np.array([nb]))[0])
         return "out" if out else "in"
 
-    def users_named(self) -> Iterator[tuple[str, str | None]]:
-        """Every user with their name, by id."""
-        for uid in self.user_ids():
-            yield uid, self.user_name(uid)
+    def users_named(self) -> list[tuple[str, str | None]]:
+        """Every user with their name, by id (names decoded in one pass, for searches)."""
+        nodes = self._nodes("user")
+        live = dict(self._names["user"])
+        base = self.base.users.names.values([n for _, n in nodes if n not in live])
+        return [(uid, live[n] if n in live else next(base)) for uid, n in nodes]
 
     def user_label(self, uid: str) -> str:
         name = self.user_name(uid)

@@ -400,3 +400,11 @@ def test_memory_per_relationship_stays_under_32_bytes():
     relationships = counts["bought"] + counts["friend_pairs"] + n_products  # + IN_CATEGORY
     per_rel = index.nbytes / relationships
     assert 12 < per_rel <= 32, per_rel
+
+
+def test_users_named_lists_every_user_with_their_name():
+    rng = random.Random(5)
+    graph = random_graph(rng)
+    index, ref = GraphIndex(build_arrays(graph.run), loaded=True), Ref.of(graph)
+    apply(live_writes(rng, 40, list(graph.users), list(graph.products), "n"), index, ref)
+    assert index.users_named() == sorted(ref.user_names.items())
