@@ -204,7 +204,7 @@ class Explainer:
         if not candidates:
             return None
         named = {step["id"] for e in found for step in e.path if step.get("label") == schema.USER.label}
-        mine = idx.bought(user_id).keys()
+        mine = set(ranked_q)  # the purchases this request read: a live write may add one meanwhile
         for other in sorted(candidates - named, key=lambda u: (-sims[u], u)):
             shared = mine & idx.bought(other).keys()  # set intersection in C, then order
             if not shared:

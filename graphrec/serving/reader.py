@@ -125,7 +125,10 @@ class ProcessReader:
                 self._stop()
                 raise ReaderFailed(f"the graph reader process stopped: {err}") from None
         if status == "ok":
-            return transfer.load(payload)
+            try:
+                return transfer.load(payload)
+            except (OSError, ValueError, EOFError) as err:  # a file gone or cut short: no read, say so
+                raise ReaderFailed(f"the graph reader's answer could not be read: {err}") from None
         if status == "unavailable":
             raise ServiceUnavailable(payload)  # the service's breaker counts it like its own failures
         raise ReaderFailed(payload)
