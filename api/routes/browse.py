@@ -82,7 +82,7 @@ def search_users(index: GraphIndex, q: str, limit: int) -> list[dict[str, Any]]:
     each group in id order."""
     wanted = q.strip().casefold()
     exact, prefix, named = [], [], []
-    for uid, name in list(index.user_names.items()):
+    for uid, name in index.users_named():
         if uid == q.strip():
             exact.append(uid)
         elif uid.casefold().startswith(wanted):
@@ -90,8 +90,8 @@ def search_users(index: GraphIndex, q: str, limit: int) -> list[dict[str, Any]]:
         elif name and wanted in name.casefold():
             named.append(uid)
     found = exact + sorted(prefix) + sorted(named)
-    return [{"user_id": u, "name": index.user_names.get(u), "friends": len(index.friends.get(u, ())),
-             "purchases": len(index.bought.get(u, {}))} for u in found[:limit]]
+    return [{"user_id": u, "name": index.user_name(u), "friends": len(index.friends(u)),
+             "purchases": len(index.bought(u))} for u in found[:limit]]
 
 
 @router.get("/users", response_model=UserSearchOut)
@@ -117,16 +117,16 @@ async def profile(
     index = await _index(service)
     if not index.has_user(user_id):
         raise UnknownId("user_id", f"user {user_id!r} is not in the graph")
-    friends = sorted(index.friends.get(user_id, ()))
-    follows = sorted(index.follows.get(user_id, frozenset()) - set(friends))
-    bought = index.bought.get(user_id, {})
+    friends = sorted(index.friends(user_id))
+    follows = sorted(index.follows(user_id) - set(friends))
+    bought = index.bought(user_id)
     recent = sorted(bought.items(), key=lambda kv: (kv[1] is None, -(kv[1] or 0.0), kv[0]))
     return json_response({
-        "user_id": user_id, "name": index.user_names.get(user_id),
+        "user_id": user_id, "name": index.user_name(user_id),
         "friend_count": len(friends), "follow_count": len(follows), "purchase_count": len(bought),
-        "friends": [{"user_id": f, "name": index.user_names.get(f)} for f in friends[:limit]],
-        "follows": [{"user_id": f, "name": index.user_names.get(f)} for f in follows[:limit]],
-        "purchases": [{"product_id": p, "name": index.product_names.get(p), "ts": _iso(ts)}
+        "friends": [{"user_id": f, "name": index.user_name(f)} for f in friends[:limit]],
+        "follows": [{"user_id": f, "name": index.user_name(f)} for f in follows[:limit]],
+        "purchases": [{"product_id": p, "name": index.product_name(p), "ts": _iso(ts)}
                       for p, ts in recent[:limit]],
     })
 
@@ -145,7 +145,7 @@ async def names(
     return json_response({
         "users": {u: index.user_label(u) for u in user if index.has_user(u)},
         "products": {p: index.product_label(p) for p in product if index.has_product(p)},
-        "categories": {c: index.category_label(c) for c in category if c in index.category_names},
+        "categories": {c: index.category_label(c) for c in category if index.has_category(c)},
     })
 
 

@@ -35,5 +35,4 @@ async def offers(
     if registry.reload_due():
         await run_in_threadpool(registry.try_load, service.driver, service.database)
     result = offers_for(service, registry, request.app.state.offer_caps, user_id, k)
-    prices = service.index.product_prices
-    return json_response(offer_payload(result, prices.get))
+    return json_response(offer_payload(result, service.index.product_price))

@@ -162,7 +162,7 @@ def publish(
 
     service = _open_service(ctx, model)
     try:
-        with tqdm(total=len(service.index.user_names), unit="user", desc="publish",
+        with tqdm(total=service.index.counts()["users"], unit="user", desc="publish",
                   disable=None) as bar:
             report = run_publish(service, k, progress=bar.update)
     finally:
@@ -191,7 +191,7 @@ def friends_bought_cmd(
     rows = []
     try:
         index = service.index
-        for user_id in tqdm(sorted(index.user_names), unit="user", desc="friends-bought", disable=None):
+        for user_id in tqdm(index.user_ids(), unit="user", desc="friends-bought", disable=None):
             vec, _ = service.user_vector(user_id)
             for rank, promo in enumerate(friends_bought(index, service.recommender, user_id, k, None, vec), 1):
                 rows.append({

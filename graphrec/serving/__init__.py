@@ -7,6 +7,9 @@ The pieces, one concept each:
 * :mod:`~graphrec.serving.graph_index`  an in-memory copy of the relations every request reads
   (purchases, friends, follows, categories, names), loaded from Neo4j at startup and updated by
   the service's own writes after they commit. It is what makes explanations cost no round trip.
+  Its base is :mod:`~graphrec.serving.graph_arrays` (one read as interned ids and
+  :mod:`~graphrec.serving.csr` rows), handed over by :mod:`~graphrec.serving.reader` and
+  :mod:`~graphrec.serving.transfer`.
 * :mod:`~graphrec.serving.explain`      1-3 explanations per item, each a path that exists in Neo4j.
 * :mod:`~graphrec.serving.promos`       "friends bought" promotions.
 * :mod:`~graphrec.serving.writes`       the service's writes (one Cypher statement each).

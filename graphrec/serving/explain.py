@@ -82,20 +82,20 @@ class Explainer:
         self.rec = recommender
 
     def _social_hop(self, user_id: str, other: str) -> dict[str, Any]:
-        if other in self.index.friends.get(user_id, ()):
+        if other in self.index.friends(user_id):
             return _rel(schema.FRIEND, self.index.friend_direction(user_id, other))
         return _rel(schema.FOLLOWS, "out")
 
     def _pick_user(self, candidates: set[str]) -> str:
         """Named users first (a name reads better), then by id: deterministic."""
-        named = {u for u in candidates if self.index.user_names.get(u)}
+        named = {u for u in candidates if self.index.user_name(u)}
         return min(named or candidates)
 
     def explain(self, user_id: str, user_vector: np.ndarray | None,
                 product_ids: Sequence[str]) -> list[list[Explanation]]:
         """Up to three explanations per product, in the order of ``product_ids``."""
         idx = self.index
-        bought = sorted(idx.bought.get(user_id, {}))
+        bought = sorted(idx.bought(user_id))
         social = idx.social(user_id)
         # Similarity of each of the user's purchases to each recommended product (one matmul).
         known = [(q, self.rec.product_rows[q]) for q in bought if q in self.rec.product_rows]
@@ -110,7 +110,7 @@ class Explainer:
             sims = q_emb @ p_emb.T
         by_category: dict[str, list[str]] = {}
         for q in bought:
-            for c in idx.product_categories.get(q, ()):
+            for c in idx.product_categories(q):
                 by_category.setdefault(c, []).append(q)
         # Purchases the model has no row for (bought after training) rank last, by id.
         unscored = [q for q in bought if q not in self.rec.product_rows]
@@ -139,7 +139,7 @@ class Explainer:
     # -- one builder per kind; each returns None when the graph has no such path ---------------
     def _friend_bought(self, user_id: str, pid: str, *, social: set[str], **_: Any) -> Explanation | None:
         idx = self.index
-        who = social & idx.buyers.get(pid, set())
+        who = idx.buyers_among(pid, social)
         if not who:
             return None
         friend = self._pick_user(who)
@@ -154,15 +154,14 @@ class Explainer:
     def _same_category(self, user_id: str, pid: str, *, ranked_q: list[str],
                        by_category: dict[str, list[str]], used_q: set[str], **_: Any) -> Explanation | None:
         idx = self.index
-        shared = [c for c in idx.product_categories.get(pid, ()) if c in by_category]
+        shared = [c for c in idx.product_categories(pid) if c in by_category]
         if not shared:
             return None
         in_shared = {q for c in shared for q in by_category[c]}
         q = next(q for q in ranked_q if q in in_shared)
-        q_cats = set(idx.product_categories.get(q, ()))
+        q_cats = set(idx.product_categories(q))
         # The most specific shared category (fewest products) says the most.
-        cat = min((c for c in shared if c in q_cats),
-                  key=lambda c: (len(idx.category_products.get(c, ())), c))
+        cat = min((c for c in shared if c in q_cats), key=lambda c: (idx.category_size(c), c))
         used_q.add(q)
         text = (f"{idx.product_label(pid)} is in {idx.category_label(cat)}, "
                 f"like {idx.product_label(q)}, which you bought")
@@ -174,10 +173,9 @@ class Explainer:
     def _co_purchase(self, user_id: str, pid: str, *, ranked_q: list[str], used_q: set[str],
                      found: list[Explanation], **_: Any) -> Explanation | None:
         idx = self.index
-        p_buyers = idx.buyers.get(pid, set())
         named = {step["id"] for e in found for step in e.path[1:-1] if step.get("label") == schema.USER.label}
         for q in [q for q in ranked_q if q not in used_q][:CO_PURCHASE_TRIES]:
-            both = (idx.buyers.get(q, set()) & p_buyers) - {user_id}
+            both = idx.co_buyers(q, pid) - {user_id}
             if not both:
                 continue
             shopper = self._pick_user(both - named or both)
@@ -191,7 +189,7 @@ class Explainer:
     def _similar_users(self, user_id: str, user_vector: np.ndarray | None) -> dict[str, float]:
         """The trained users whose vectors score highest against this user's, with the score."""
         art = self.rec.artifact
-        if user_vector is None or not self.index.bought.get(user_id):
+        if user_vector is None or not self.index.bought(user_id):
             return {}
         sims = art.user_emb @ user_vector
         n = min(SIMILAR_USERS + 1, len(sims))
@@ -202,13 +200,13 @@ class Explainer:
                       ranked_q: list[str], found: list[Explanation], **_: Any) -> Explanation | None:
         idx = self.index
         sims = similar()
-        candidates = sims.keys() & idx.buyers.get(pid, set())
+        candidates = idx.buyers_among(pid, sims)
         if not candidates:
             return None
         named = {step["id"] for e in found for step in e.path if step.get("label") == schema.USER.label}
-        mine = idx.bought.get(user_id, {}).keys()
+        mine = set(ranked_q)  # the purchases this request read: a live write may add one meanwhile
         for other in sorted(candidates - named, key=lambda u: (-sims[u], u)):
-            shared = mine & idx.bought.get(other, {}).keys()  # set intersection in C, then order
+            shared = mine & idx.bought(other).keys()  # set intersection in C, then order
             if not shared:
                 continue
             q = next(q for q in ranked_q if q in shared)
@@ -220,9 +218,8 @@ class Explainer:
 
     def _friend_of_friend(self, user_id: str, pid: str, *, social: set[str], **_: Any) -> Explanation | None:
         idx = self.index
-        p_buyers = idx.buyers.get(pid, set())
         for friend in sorted(social):
-            theirs = (idx.friends.get(friend, set()) & p_buyers) - {user_id} - social
+            theirs = idx.buyers_among(pid, idx.friends(friend)) - {user_id} - social
             if theirs:
                 other = self._pick_user(theirs)
                 text = (f"{idx.user_label(other)}, a friend of your friend {idx.user_label(friend)}, "
@@ -237,12 +234,11 @@ class Explainer:
     def _friend_of_buyer(self, user_id: str, pid: str, *, ranked_q: list[str], **_: Any) -> Explanation | None:
         """A rarely bought product: its buyer's friend bought something you bought."""
         idx = self.index
-        mine = idx.bought.get(user_id, {})
-        if not mine:
+        if not idx.bought(user_id):
             return None
-        for buyer in sorted(idx.buyers.get(pid, set()) - {user_id})[:BUYERS_TRIED]:
-            for friend in sorted(idx.friends.get(buyer, set()) - {user_id}):
-                theirs = idx.bought.get(friend, {})
+        for buyer in sorted(idx.buyers(pid) - {user_id})[:BUYERS_TRIED]:
+            for friend in sorted(idx.friends(buyer) - {user_id}):
+                theirs = idx.bought(friend)
                 q = next((q for q in ranked_q if q in theirs), None)
                 if q is None:
                     continue
@@ -257,11 +253,12 @@ class Explainer:
 
     def _category(self, user_id: str, pid: str, **_: Any) -> Explanation | None:
         idx = self.index
-        cats = idx.product_categories.get(pid, ())
+        cats = idx.product_categories(pid)
         if not cats:
             return None
-        chosen = [c for c in cats if c in idx.interests.get(user_id, ())]
-        cat = min(chosen or cats, key=lambda c: (len(idx.category_products.get(c, ())), c))
+        interests = idx.interests(user_id)
+        chosen = [c for c in cats if c in interests]
+        cat = min(chosen or cats, key=lambda c: (idx.category_size(c), c))
         why = ", a category you chose" if chosen else ""
         text = f"{idx.product_label(pid)} is in {idx.category_label(cat)}{why}"
         path = [_node(schema.PRODUCT, pid), _rel(schema.IN_CATEGORY), _node(schema.CATEGORY, cat)]

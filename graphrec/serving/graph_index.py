@@ -3,36 +3,40 @@
 Recommendations exclude what the user bought, explanations walk friends, purchases and categories,
 promotions aggregate friends' purchases: doing that with a Cypher round trip per request would cost
 more than the whole model scoring. So the service reads these relations once from Neo4j at startup
-(a handful of streamed queries, a few seconds on Last.fm) and applies its own writes (cold start,
-new interactions, new friendships, new products) to this copy *after* they commit in Neo4j, so the
-copy never holds an edge the database does not. Every explanation path built from it is therefore a
-real path in Neo4j; ``reload`` catches up with writes made behind the service's back (a new load).
+(a handful of streamed queries) and applies its own writes (cold start, new interactions, new
+friendships, new products) to this copy *after* they commit in Neo4j, so the copy never holds an
+edge the database does not. Every explanation path built from it is therefore a real path in
+Neo4j; a reload catches up with writes made behind the service's back (a new load).
+
+Layout: a read of the graph is flat integer arrays (:mod:`graphrec.serving.graph_arrays`: ids
+interned once, every relation as compressed sparse rows, about 16 bytes a purchase with its time
+and its reverse edge), and live writes go to a small overlay on top of it: per node, the whole new
+row of each relation it changed. Reads look in the overlay, then in the arrays, and answer with
+plain Python values (ids, sets, dicts) at the edge. The overlay folds into fresh arrays at the next
+reload, which reads the whole graph and swaps a new index in.
 
 Concurrency: requests read an index without any lock while writes mirror into it. That is safe
-because a published index is only ever changed copy-on-write: a live write replaces a user's set
-or dict with a new one that has the edge (one atomic store under the GIL) and never mutates a
-container a reader may be iterating. Only :meth:`GraphIndex.load`, before the index is shared,
-fills containers in place. Writers are serialised by the service; readers never wait.
-
-Reloads hand over differences: every field is keyed by a user, a product or a category
-(:data:`FIELDS`), so :func:`diff` of two reads is the keys whose values differ, and
-:meth:`GraphIndex.updated` applies one to a copy of the serving index. The reader that computes it
-(:mod:`graphrec.serving.reader`) may run in another process: then the service's own interpreter
-only copies the top-level dicts and applies what changed, and a reload stops costing requests the
-GIL for the whole re-read. Entities that live writes touched since the last reload (``dirty``) are
-always sent, so the result equals the new read wherever the graph or a write changed something.
+because the arrays are never written (they are read-only) and the overlay is only changed
+copy-on-write: a live write stores a new row array under the node's number (one atomic dict store
+under the GIL) and never changes an array a reader may hold. Writers are serialised by the
+service; readers never wait. A reload builds its index beside the served one, replays the writes
+that landed meanwhile (the service's journal), carries the evidence stamps over and bumps those of
+every user whose evidence differs (:meth:`GraphIndex.successor`), then is published whole.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import math
 from datetime import date, datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
-from neo4j import Driver
 import neo4j
+import numpy as np
+from neo4j import Driver
 
 from graphrec import schema
+from graphrec.serving.csr import EMPTY, EMPTY_VALUES, contains, merged, with_added, without
+from graphrec.serving.graph_arrays import KINDS, RELATIONS, Builder, Changes, GraphArrays
 
 _USERS = f"""
 MATCH (u:{schema.USER.label})
@@ -79,109 +83,348 @@ def epoch_seconds(value: Any) -> float | None:
     return None
 
 
-@dataclass
+def read_graph(driver: Driver, database: str = "neo4j") -> GraphArrays:
+    """Read the serving relations from Neo4j, one streamed query per node kind, into arrays."""
+    with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
+        return build_arrays(session.run)
+
+
+def build_arrays(run: Callable[[str], Iterable[Mapping[str, Any]]]) -> GraphArrays:
+    """Arrays from the records of the three queries, each consumed as it streams (``run`` runs
+    one and yields its records; one at a time, so a driver never buffers a whole result)."""
+    build = Builder()
+    for rec in run(_CATEGORIES):
+        build.node("category", rec["id"], rec["name"])
+    for rec in run(_PRODUCTS):
+        pid = build.node("product", rec["id"], rec["name"])
+        build.price(pid, _price(rec["price"]))
+        build.edges("product_categories", pid, rec["categories"])
+    for rec in run(_USERS):
+        uid = build.node("user", rec["id"], rec["name"])
+        bought = rec["bought"]
+        build.edges("bought", uid, (p for p, _ in bought), [epoch_seconds(ts) for _, ts in bought])
+        build.edges("touched", uid, rec["touched"])
+        build.edges("friend_out", uid, rec["friends_out"])
+        build.edges("follows", uid, rec["follows"])
+        build.edges("interests", uid, rec["interests"] or ())
+    return build.build()
+
+
+def _price(price: Any) -> float | None:
+    return float(price) if isinstance(price, (int, float)) else None
+
+
+def _ts(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
 class GraphIndex:
-    """Users, products, categories and the relations serving needs, keyed by graph id.
+    """Users, products, categories and the relations serving needs, read by graph id."""
 
-    Read with ``.get``: the containers are plain dicts (a defaultdict would insert on a read)."""
+    def __init__(self, base: GraphArrays | None = None, versions: dict[str, int] | None = None,
+                 loaded: bool = False) -> None:
+        self.base = base or GraphArrays.empty()
+        self.loaded = loaded
+        # Per user, bumped by every change of their evidence (after the change): a vector cached
+        # with an older stamp is stale. Absent = 0 = as loaded.
+        self.versions: dict[str, int] = versions if versions is not None else {}
+        # Entities live writes changed in this index: a reload re-stamps these users and re-checks
+        # these products against the new read. Writers only, under the service's mirror lock.
+        self.live_users: set[str] = set()
+        self.live_products: set[str] = set()
+        # The overlay. Nodes new to the read are numbered on from the read's last one.
+        self._added: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
+        self._added_ids: dict[str, list[str]] = {kind: [] for kind in KINDS}
+        self._present: dict[str, dict[int, bool]] = {kind: {} for kind in KINDS}
+        self._names: dict[str, dict[int, str | None]] = {kind: {} for kind in KINDS}
+        self._prices: dict[int, float | None] = {}
+        # relation -> node number -> (its whole row, its values: purchase times, else None)
+        self._rows: dict[str, dict[int, tuple[np.ndarray, np.ndarray | None]]] = {name: {} for name in RELATIONS}
 
-    user_names: dict[str, str | None] = field(default_factory=dict)
-    product_names: dict[str, str | None] = field(default_factory=dict)
-    product_prices: dict[str, float | None] = field(default_factory=dict)
-    product_categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    category_names: dict[str, str | None] = field(default_factory=dict)
-    category_products: dict[str, frozenset[str]] = field(default_factory=dict)
-    # user -> product -> purchase time (epoch seconds, None when the graph has no time).
-    bought: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    buyers: dict[str, frozenset[str]] = field(default_factory=dict)
-    # VIEWED / RATED products: evidence for fold-in, never excluded from recommendations.
-    touched: dict[str, frozenset[str]] = field(default_factory=dict)
-    # FRIEND either way; ``friend_out`` keeps the stored direction (start -> ends) for paths.
-    friends: dict[str, frozenset[str]] = field(default_factory=dict)
-    friend_out: dict[str, frozenset[str]] = field(default_factory=dict)
-    follows: dict[str, frozenset[str]] = field(default_factory=dict)
-    followed_by: dict[str, frozenset[str]] = field(default_factory=dict)  # FOLLOWS, the other way
-    interests: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # Per user, bumped by every live change of their evidence (after the change): a vector cached
-    # with an older stamp is stale. Absent = 0 = as loaded.
-    versions: dict[str, int] = field(default_factory=dict)
-    # Entities live writes changed since the last reload began (``("user", id)`` ...): the next
-    # reload sends their fields whatever the reader's previous read said. Writers only, under
-    # the service's mirror lock.
-    dirty: set[tuple[str, str]] = field(default_factory=set)
-    loaded: bool = False
-
-    # -- loading (private: the index is not shared yet, containers are filled in place) ----------
     @classmethod
     def load(cls, driver: Driver, database: str = "neo4j") -> "GraphIndex":
-        """Read the serving relations from Neo4j in one read transaction per node kind."""
-        cats: dict[str, set[str]] = {}
-        buyers: dict[str, set[str]] = {}
-        friends: dict[str, set[str]] = {}
-        followers: dict[str, set[str]] = {}
-        index = cls()
-        with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
-            for rec in session.run(_CATEGORIES):
-                index.category_names[rec["id"]] = rec["name"]
-            for rec in session.run(_PRODUCTS):
-                pid = rec["id"]
-                index._set_product(pid, rec["name"], rec["price"], rec["categories"])
-                for cat in index.product_categories[pid]:
-                    cats.setdefault(cat, set()).add(pid)
-            for rec in session.run(_USERS):
-                uid = rec["id"]
-                index.user_names[uid] = rec["name"]
-                if rec["bought"]:
-                    index.bought[uid] = {pid: epoch_seconds(ts) for pid, ts in rec["bought"]}
-                    for pid in index.bought[uid]:
-                        buyers.setdefault(pid, set()).add(uid)
-                if rec["touched"]:
-                    index.touched[uid] = frozenset(rec["touched"])
-                if rec["friends_out"]:
-                    index.friend_out[uid] = frozenset(rec["friends_out"])
-                for fid in rec["friends_out"]:
-                    friends.setdefault(uid, set()).add(fid)
-                    friends.setdefault(fid, set()).add(uid)
-                if rec["follows"]:
-                    index.follows[uid] = frozenset(rec["follows"])
-                for target in rec["follows"]:
-                    followers.setdefault(target, set()).add(uid)
-                if rec["interests"]:
-                    index.interests[uid] = tuple(rec["interests"])
-        index.category_products = {c: frozenset(v) for c, v in cats.items()}
-        index.buyers = {p: frozenset(v) for p, v in buyers.items()}
-        index.friends = {u: frozenset(v) for u, v in friends.items()}
-        index.followed_by = {u: frozenset(v) for u, v in followers.items()}
-        index.loaded = True
-        return index
+        return cls(read_graph(driver, database), loaded=True)
 
-    def _set_product(self, pid: str, name: str | None, price: Any, categories: Iterable[str]) -> None:
-        self.product_names[pid] = name
-        self.product_prices[pid] = float(price) if isinstance(price, (int, float)) else None
-        self.product_categories[pid] = tuple(sorted(set(categories)))
+    # -- numbers and rows (private) -------------------------------------------------------------
+    def _number(self, kind: str, node_id: str) -> int:
+        n = self._added[kind].get(node_id)
+        return self.base.nodes(kind).ids.find(node_id) if n is None else n
+
+    def _numbers(self, kind: str, node_ids: list[str]) -> np.ndarray:
+        """Numbers of many ids at once (-1: unknown): one binary search in C for all of them."""
+        numbers = self.base.nodes(kind).ids.find_many(node_ids)
+        added = self._added[kind]
+        if added:
+            numbers = np.array([added.get(i, n) for i, n in zip(node_ids, numbers.tolist())], dtype=np.int64)
+        return numbers
+
+    def _ids(self, kind: str, numbers: np.ndarray) -> list[str]:
+        table = self.base.nodes(kind).ids
+        if not len(numbers) or int(numbers.max()) < len(table):
+            return table.decode(numbers)
+        added, past = self._added_ids[kind], len(table)
+        return [table.id(n) if n < past else added[n - past] for n in numbers.tolist()]
+
+    def _has(self, kind: str, n: int) -> bool:
+        if n < 0:
+            return False
+        live = self._present[kind].get(n)
+        if live is not None:
+            return live
+        present = self.base.nodes(kind).present
+        return n < len(present) and bool(present[n])
+
+    def _name(self, kind: str, node_id: str) -> str | None:
+        n = self._number(kind, node_id)
+        if n < 0:
+            return None
+        names = self._names[kind]
+        return names[n] if n in names else self.base.nodes(kind).names.get(n)
+
+    def _row(self, name: str, n: int) -> np.ndarray:
+        live = self._rows[name].get(n)
+        return live[0] if live is not None else self.base.relations[name].row(n)
+
+    def _bought_row(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        live = self._rows["bought"].get(n)
+        if live is not None:
+            return live  # type: ignore[return-value]
+        csr = self.base.relations["bought"]
+        return csr.row(n), csr.row_values(n)
+
+    def _set(self, name: str, node_id: str) -> frozenset[str]:
+        rows, cols = RELATIONS[name]
+        n = self._number(rows, node_id)
+        return frozenset(self._ids(cols, self._row(name, n))) if n >= 0 else frozenset()
+
+    def _nodes(self, kind: str) -> list[tuple[str, int]]:
+        """Every node of the kind as (id, number), by id."""
+        nodes, live = self.base.nodes(kind), dict(self._present[kind])
+        present = nodes.present.copy()
+        past = len(present)
+        for n, here in live.items():
+            if n < past:
+                present[n] = here
+        numbers = np.flatnonzero(present)
+        out = list(zip(nodes.ids.decode(numbers), numbers.tolist()))
+        added = [(i, past + k) for k, i in enumerate(list(self._added_ids[kind])) if live.get(past + k)]
+        return sorted(out + added) if added else out
+
+    def _node_ids(self, kind: str) -> list[str]:
+        return [i for i, _ in self._nodes(kind)]
+
+    # -- reading ------------------------------------------------------------------------------
+    def has_user(self, uid: str) -> bool:
+        return self._has("user", self._number("user", uid))
+
+    def has_product(self, pid: str) -> bool:
+        return self._has("product", self._number("product", pid))
+
+    def has_category(self, cid: str) -> bool:
+        return self._has("category", self._number("category", cid))
+
+    def user_ids(self) -> list[str]:
+        """Every user, sorted by id."""
+        return self._node_ids("user")
+
+    def product_ids(self) -> list[str]:
+        return self._node_ids("product")
+
+    def category_ids(self) -> list[str]:
+        return self._node_ids("category")
+
+    def user_name(self, uid: str) -> str | None:
+        return self._name("user", uid)
+
+    def product_name(self, pid: str) -> str | None:
+        return self._name("product", pid)
+
+    def category_name(self, cid: str) -> str | None:
+        return self._name("category", cid)
+
+    def product_price(self, pid: str) -> float | None:
+        n = self._number("product", pid)
+        if n < 0:
+            return None
+        if n in self._prices:
+            return self._prices[n]
+        prices = self.base.prices
+        return _ts(float(prices[n])) if n < len(prices) else None
+
+    def bought(self, uid: str) -> dict[str, float | None]:
+        """The user's purchases: product -> time (epoch seconds, None when the graph has none)."""
+        n = self._number("user", uid)
+        if n < 0:
+            return {}
+        row, times = self._bought_row(n)
+        return dict(zip(self._ids("product", row), map(_ts, times.tolist())))
+
+    def buyers(self, pid: str) -> frozenset[str]:
+        return self._set("buyers", pid)
+
+    def touched(self, uid: str) -> frozenset[str]:
+        """VIEWED / RATED products: evidence for fold-in, never excluded from recommendations."""
+        return self._set("touched", uid)
+
+    def friends(self, uid: str) -> frozenset[str]:
+        """FRIEND either way."""
+        return self._set("friends", uid)
+
+    def follows(self, uid: str) -> frozenset[str]:
+        return self._set("follows", uid)
+
+    def followed_by(self, uid: str) -> frozenset[str]:
+        return self._set("followed_by", uid)
+
+    def interests(self, uid: str) -> tuple[str, ...]:
+        n = self._number("user", uid)
+        return tuple(self._ids("category", self._row("interests", n))) if n >= 0 else ()
+
+    def product_categories(self, pid: str) -> tuple[str, ...]:
+        return tuple(sorted(self._set("product_categories", pid)))
+
+    def category_size(self, cid: str) -> int:
+        """How many products the category holds."""
+        n = self._number("category", cid)
+        return len(self._row("category_products", n)) if n >= 0 else 0
+
+    def buyers_among(self, pid: str, users: Iterable[str]) -> set[str]:
+        """Which of ``users`` bought the product: a binary search each, whatever its buyers."""
+        n = self._number("product", pid)
+        users = list(users)
+        if n < 0 or not users:
+            return set()
+        hits = contains(self._row("buyers", n), self._numbers("user", users))
+        return {u for u, hit in zip(users, hits.tolist()) if hit}
+
+    def co_buyers(self, pid: str, other: str) -> set[str]:
+        """Users who bought both products."""
+        a, b = self._number("product", pid), self._number("product", other)
+        if a < 0 or b < 0:
+            return set()
+        both = np.intersect1d(self._row("buyers", a), self._row("buyers", b), assume_unique=True)
+        return set(self._ids("user", both))
+
+    def social(self, uid: str) -> frozenset[str]:
+        """Everybody whose purchases count as a friend's: FRIEND (either way) and FOLLOWS targets."""
+        return self.friends(uid) | self.follows(uid)
+
+    def friend_direction(self, a: str, b: str) -> str:
+        """Direction of the stored FRIEND edge between a and b, seen from a: "out" or "in"."""
+        na, nb = self._number("user", a), self._number("user", b)
+        out = na >= 0 and nb >= 0 and bool(contains(self._row("friend_out", na), np.array([nb]))[0])
+        return "out" if out else "in"
+
+    def users_named(self) -> list[tuple[str, str | None]]:
+        """Every user with their name, by id (names decoded in one pass, for searches)."""
+        nodes = self._nodes("user")
+        live = dict(self._names["user"])
+        base = self.base.users.names.values([n for _, n in nodes if n not in live])
+        return [(uid, live[n] if n in live else next(base)) for uid, n in nodes]
+
+    def user_label(self, uid: str) -> str:
+        name = self.user_name(uid)
+        return name if name else f"user {uid}"
+
+    def product_label(self, pid: str) -> str:
+        name = self.product_name(pid)
+        return name if name else f"product {pid}"
+
+    def category_label(self, cid: str) -> str:
+        name = self.category_name(cid)
+        return name if name else f"category {cid}"
+
+    def category_id(self, id_or_name: str) -> str | None:
+        """A category by id, else by name (case-insensitive); None when neither matches."""
+        if self.has_category(id_or_name):
+            return id_or_name
+        wanted = id_or_name.casefold()
+        matches = [c for c in self.category_ids() if (self.category_name(c) or "").casefold() == wanted]
+        return matches[0] if matches else None
+
+    def version(self, uid: str) -> int:
+        return self.versions.get(uid, 0)
+
+    def _edge_count(self, name: str) -> int:
+        base = self.base.relations[name]
+        return int(base.indptr[-1]) + sum(len(row) - len(base.row(n)) for n, (row, _) in list(self._rows[name].items()))
+
+    def counts(self) -> dict[str, int]:
+        nodes = {kind: self.base.nodes(kind) for kind in KINDS}
+
+        def count(kind: str) -> int:
+            past, live = len(nodes[kind].present), list(self._present[kind].items())
+            return int(nodes[kind].present.sum()) + sum(
+                int(here) - (bool(nodes[kind].present[n]) if n < past else False) for n, here in live)
+        return {"users": count("user"), "products": count("product"), "categories": count("category"),
+                "bought": self._edge_count("bought"), "friend_pairs": self._edge_count("friend_out"),
+                "follows": self._edge_count("follows")}
+
+    def live_size(self) -> int:
+        """Entities live writes changed since this index was read: what its overlay holds."""
+        return len(self.live_users) + len(self.live_products)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the read's arrays (the overlay is left out: it is small and folds in at a reload)."""
+        return self.base.nbytes
 
     # -- live mirroring, copy-on-write (called after the matching write committed in Neo4j) ------
+    def _intern(self, kind: str, node_id: str) -> int:
+        n = self._number(kind, node_id)
+        if n < 0:
+            added = self._added_ids[kind]
+            n = len(self.base.nodes(kind).ids) + len(added)
+            added.append(node_id)  # first: a reader that finds the number can name it
+            self._added[kind][node_id] = n
+        return n
+
+    def _put(self, name: str, n: int, row: np.ndarray, values: np.ndarray | None = None) -> None:
+        self._rows[name][n] = (row, values)  # one store: readers see the old row or the new one
+
+    def _add_to(self, name: str, n: int, numbers: Iterable[int]) -> None:
+        self._put(name, n, with_added(self._row(name, n), np.fromiter(numbers, dtype=np.int32)))
+
+    def _remove_from(self, name: str, n: int, number: int) -> bool:
+        row = self._row(name, n)
+        if not contains(row, np.array([number]))[0]:
+            return False
+        self._put(name, n, without(row, np.array([number])))
+        return True
+
     def _bump(self, *users: str) -> None:
-        """The users' evidence changed: new stamps, and the next reload sends their fields."""
+        """The users' evidence changed: new stamps, and the next reload re-stamps them."""
         for uid in users:
             self.versions[uid] = self.versions.get(uid, 0) + 1
-            self.dirty.add(("user", uid))
+            self.live_users.add(uid)
 
     def add_user(self, uid: str, name: str | None, interests: Iterable[str] = ()) -> None:
-        self.user_names[uid] = name
-        if interests:
-            self.interests[uid] = tuple(interests)
+        n = self._intern("user", uid)
+        self._names["user"][n] = name
+        self._present["user"][n] = True
+        interests = list(interests)
+        if interests:  # in the order given, as the graph stores them
+            self._put("interests", n, np.array([self._intern("category", c) for c in interests], dtype=np.int32))
         self._bump(uid)
 
+    def add_category(self, cid: str, name: str | None) -> None:
+        n = self._intern("category", cid)
+        self._names["category"][n] = name
+        self._present["category"][n] = True
+
     def add_product(self, pid: str, name: str | None, price: float | None, categories: Iterable[str]) -> None:
-        self._set_product(pid, name, price, categories)
-        self.dirty.add(("product", pid))
-        for cat in self.product_categories[pid]:
-            self.category_products[cat] = self.category_products.get(cat, frozenset()) | {pid}
-            self.dirty.add(("category", cat))
+        n = self._intern("product", pid)
+        self._names["product"][n] = name
+        self._prices[n] = _price(price)
+        self._present["product"][n] = True
+        cats = sorted({self._intern("category", c) for c in categories})
+        self._put("product_categories", n, np.array(cats, dtype=np.int32))
+        for cat in cats:
+            self._add_to("category_products", cat, [n])
+        self.live_products.add(pid)
 
     def add_interactions(self, rows: Iterable[tuple[str, str, str, float | None]]) -> None:
-        """``(user, product, relationship type, ts)`` rows; one copy per touched container."""
+        """``(user, product, relationship type, ts)`` rows; one new row per touched node and relation."""
         bought: dict[str, dict[str, float | None]] = {}
         buyers: dict[str, set[str]] = {}
         touched: dict[str, set[str]] = {}
@@ -192,12 +435,15 @@ class GraphIndex:
             else:
                 touched.setdefault(uid, set()).add(pid)
         for uid, new in bought.items():
-            self.bought[uid] = {**self.bought.get(uid, {}), **new}
+            n = self._intern("user", uid)
+            row, times = self._bought_row(n)
+            numbers = [self._intern("product", p) for p in new]
+            self._put("bought", n, *merged(row, times, numbers, [math.nan if t is None else t for t in new.values()]))
         for pid, new in buyers.items():
-            self.buyers[pid] = self.buyers.get(pid, frozenset()) | new
-            self.dirty.add(("product", pid))
+            self._add_to("buyers", self._intern("product", pid), (self._intern("user", u) for u in new))
+            self.live_products.add(pid)
         for uid, new in touched.items():
-            self.touched[uid] = self.touched.get(uid, frozenset()) | new
+            self._add_to("touched", self._intern("user", uid), (self._intern("product", p) for p in new))
         self._bump(*(bought.keys() | touched.keys()))
 
     def add_interaction(self, uid: str, pid: str, rel_type: str, ts: float | None) -> None:
@@ -205,148 +451,51 @@ class GraphIndex:
 
     def add_friend(self, start: str, end: str) -> None:
         """A FRIEND edge stored as ``(start)-[:FRIEND]->(end)``."""
-        self.friend_out[start] = self.friend_out.get(start, frozenset()) | {end}
-        self.friends[start] = self.friends.get(start, frozenset()) | {end}
-        self.friends[end] = self.friends.get(end, frozenset()) | {start}
+        s, e = self._intern("user", start), self._intern("user", end)
+        self._add_to("friend_out", s, [e])
+        self._add_to("friends", s, [e])
+        self._add_to("friends", e, [s])
         self._bump(start, end)
 
     def add_follow(self, uid: str, target: str) -> None:
-        self.follows[uid] = self.follows.get(uid, frozenset()) | {target}
-        self.followed_by[target] = self.followed_by.get(target, frozenset()) | {uid}
+        u, t = self._intern("user", uid), self._intern("user", target)
+        self._add_to("follows", u, [t])
+        self._add_to("followed_by", t, [u])
         self._bump(uid, target)
 
     def remove_user(self, uid: str) -> None:
         """Erase a user (after DETACH DELETE committed): every relation that names them."""
-        for pid in self.bought.pop(uid, {}):
-            self.buyers[pid] = self.buyers.get(pid, frozenset()) - {uid}
-            self.dirty.add(("product", pid))
-        self.touched.pop(uid, None)
-        self.friend_out.pop(uid, None)
-        for other in self.friends.pop(uid, frozenset()):
-            self.friends[other] = self.friends.get(other, frozenset()) - {uid}
-            if uid in self.friend_out.get(other, ()):
-                self.friend_out[other] = self.friend_out[other] - {uid}
-            self._bump(other)
-        for target in self.follows.pop(uid, frozenset()):
-            self.followed_by[target] = self.followed_by.get(target, frozenset()) - {uid}
-            self._bump(target)
-        for other in self.followed_by.pop(uid, frozenset()):
-            self.follows[other] = self.follows.get(other, frozenset()) - {uid}
-            self._bump(other)
-        self.interests.pop(uid, None)
-        self.user_names.pop(uid, None)
+        n = self._number("user", uid)
+        if n >= 0:
+            for p in self._bought_row(n)[0].tolist():
+                self._remove_from("buyers", p, n)
+                self.live_products.add(self._ids("product", np.array([p]))[0])
+            others = {"friends": ("friends", "friend_out"), "follows": ("followed_by",), "followed_by": ("follows",)}
+            for name, theirs in others.items():
+                for other in self._row(name, n).tolist():
+                    for their in theirs:
+                        self._remove_from(their, other, n)
+                    self._bump(self._ids("user", np.array([other]))[0])
+            for name in ("touched", "friend_out", "friends", "follows", "followed_by", "interests"):
+                self._put(name, n, EMPTY)
+            self._put("bought", n, EMPTY, EMPTY_VALUES)
+            self._names["user"][n] = None
+            self._present["user"][n] = False
         self._bump(uid)
 
-    # -- reloading: differences between two reads ---------------------------------------------------
-    def updated(self, changes: "IndexDiff") -> "GraphIndex":
-        """A new index: this one's contents with ``changes`` applied, stamps bumped for every user
-        whose evidence changed. This index is not modified (requests may be reading it)."""
-        new = replace(self, versions=dict(self.versions), dirty=set(), loaded=True,
-                      **{name: dict(getattr(self, name)) for name in FIELD_KIND})
-        for name, values in changes.changed.items():
-            getattr(new, name).update(values)
-        for name, keys in changes.deleted.items():
-            container = getattr(new, name)
-            for key in keys:
-                container.pop(key, None)
-        for uid in changes.users_with_new_evidence():
+    # -- reloading ------------------------------------------------------------------------------
+    def successor(self, arrays: GraphArrays, read: Changes) -> tuple["GraphIndex", Changes]:
+        """The index over a newer read whose changes since this index's read are ``read``, with
+        the evidence stamps carried over and bumped for every user whose evidence may differ from
+        what this index serves; and those changes, with what live writes touched here added.
+        Called under the writers' lock (the live sets and stamps must not move meanwhile)."""
+        new = GraphIndex(arrays, dict(self.versions), loaded=True)
+        changes = Changes(read.users | self.live_users, read.products | self.live_products,
+                          set(read.users_gone), set(read.users_arrived))
+        for uid in self.live_users:  # served vs. read: a user created live may be gone from the graph
+            was, now = self.has_user(uid), new.has_user(uid)
+            if was != now:
+                (changes.users_arrived if now else changes.users_gone).add(uid)
+        for uid in changes.users:
             new.versions[uid] = new.versions.get(uid, 0) + 1
-        return new
-
-    # -- reading ------------------------------------------------------------------------------
-    def has_user(self, uid: str) -> bool:
-        return uid in self.user_names
-
-    def has_product(self, pid: str) -> bool:
-        return pid in self.product_names
-
-    def social(self, uid: str) -> frozenset[str]:
-        """Everybody whose purchases count as a friend's: FRIEND (either way) and FOLLOWS targets."""
-        return self.friends.get(uid, frozenset()) | self.follows.get(uid, frozenset())
-
-    def friend_direction(self, a: str, b: str) -> str:
-        """Direction of the stored FRIEND edge between a and b, seen from a: "out" or "in"."""
-        return "out" if b in self.friend_out.get(a, ()) else "in"
-
-    def user_label(self, uid: str) -> str:
-        name = self.user_names.get(uid)
-        return name if name else f"user {uid}"
-
-    def product_label(self, pid: str) -> str:
-        name = self.product_names.get(pid)
-        return name if name else f"product {pid}"
-
-    def category_label(self, cid: str) -> str:
-        name = self.category_names.get(cid)
-        return name if name else f"category {cid}"
-
-    def category_id(self, id_or_name: str) -> str | None:
-        """A category by id, else by name (case-insensitive); None when neither matches."""
-        if id_or_name in self.category_names:
-            return id_or_name
-        wanted = id_or_name.casefold()
-        matches = sorted(c for c, n in self.category_names.items() if n and n.casefold() == wanted)
-        return matches[0] if matches else None
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "users": len(self.user_names),
-            "products": len(self.product_names),
-            "categories": len(self.category_names),
-            "bought": sum(len(b) for b in list(self.bought.values())),
-            "friend_pairs": sum(len(f) for f in list(self.friend_out.values())),
-            "follows": sum(len(f) for f in list(self.follows.values())),
-        }
-
-
-# Every field of the index and the kind of entity its keys are: what a reload compares and sends.
-FIELD_KIND: dict[str, str] = {
-    "user_names": "user", "bought": "user", "touched": "user", "friends": "user", "friend_out": "user",
-    "follows": "user", "followed_by": "user", "interests": "user",
-    "product_names": "product", "product_prices": "product", "product_categories": "product", "buyers": "product",
-    "category_names": "category", "category_products": "category",
-}
-# Fields that are a user's evidence for fold-in: a change re-stamps the user (cached vector stale).
-EVIDENCE = ("bought", "touched", "friends", "follows", "followed_by", "interests")
-
-
-@dataclass
-class IndexDiff:
-    """What changed between two reads, per field: new values by key, and keys that are gone."""
-
-    changed: dict[str, dict[str, Any]] = field(default_factory=dict)
-    deleted: dict[str, list[str]] = field(default_factory=dict)
-
-    def keys(self, name: str) -> set[str]:
-        """Keys of one field that changed or went."""
-        return set(self.changed.get(name, ())) | set(self.deleted.get(name, ()))
-
-    def users_with_new_evidence(self) -> set[str]:
-        return set().union(*(self.keys(name) for name in EVIDENCE))
-
-    def size(self) -> int:
-        return sum(map(len, self.changed.values())) + sum(map(len, self.deleted.values()))
-
-
-def diff(old: GraphIndex, new: GraphIndex, dirty: Iterable[tuple[str, str]] = ()) -> IndexDiff:
-    """The changes that turn ``old`` into ``new``, plus the current value (or absence) in ``new`` of
-    every field of the ``dirty`` entities, whatever ``old`` said (the serving copy may differ there)."""
-    forced: dict[str, set[str]] = {"user": set(), "product": set(), "category": set()}
-    for kind, key in dirty:
-        forced[kind].add(key)
-    out = IndexDiff()
-    for name, kind in FIELD_KIND.items():
-        before, after = getattr(old, name), getattr(new, name)
-        missing = object()
-        changed = {k: v for k, v in after.items() if before.get(k, missing) != v}
-        deleted = [k for k in before if k not in after]
-        for key in forced[kind]:
-            if key in after:
-                changed[key] = after[key]
-            elif key not in before:  # absent in both reads, maybe present in the serving copy
-                deleted.append(key)
-        if changed:
-            out.changed[name] = changed
-        if deleted:
-            out.deleted[name] = deleted
-    return out
+        return new, changes

@@ -39,13 +39,13 @@ def _text(index: GraphIndex, friends: list[str], product_id: str) -> str:
 def friends_bought(index: GraphIndex, recommender: Recommender, user_id: str, k: int = 10,
                    since: float | None = None, user_vector: np.ndarray | None = None) -> list[Promo]:
     """The top ``k`` products the user's friends bought (at or after ``since``) and they did not."""
-    mine = index.bought.get(user_id, {})
+    mine = index.bought(user_id)
     who: dict[str, list[str]] = {}
     latest: dict[str, float] = {}
     for friend in index.social(user_id):
         if friend == user_id:
             continue
-        for pid, ts in index.bought.get(friend, {}).items():
+        for pid, ts in index.bought(friend).items():
             if pid in mine or (since is not None and (ts is None or ts < since)):
                 continue
             who.setdefault(pid, []).append(friend)
@@ -63,12 +63,12 @@ def friends_bought(index: GraphIndex, recommender: Recommender, user_id: str, k:
                                         -scores.get(p, float("-inf")), p))[:k]
     out = []
     for pid in ranked:
-        friends = sorted(who[pid], key=lambda u: (not index.user_names.get(u), u))
+        friends = sorted(who[pid], key=lambda u: (not index.user_name(u), u))
         out.append(Promo(
             product_id=pid,
-            name=index.product_names.get(pid),
+            name=index.product_name(pid),
             score=scores.get(pid),
-            friends=[(f, index.user_names.get(f)) for f in friends[:MAX_FRIENDS_LISTED]],
+            friends=[(f, index.user_name(f)) for f in friends[:MAX_FRIENDS_LISTED]],
             friend_count=len(friends),
             last_bought=latest.get(pid),
             text=_text(index, friends, pid),

@@ -51,7 +51,7 @@ def publish(service: Service, k: int = 20, batch_users: int = 500,
     state = service.graph_state()  # one generation for the whole run
     index, rec = state.index, state.recommender
     at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    users = sorted(index.user_names)
+    users = index.user_ids()
     edges = 0
     with service.driver.session(database=service.database) as session:
         for start in range(0, len(users), batch_users):
@@ -60,7 +60,7 @@ def publish(service: Service, k: int = 20, batch_users: int = 500,
                 vec, _ = service.user_vector(user_id, state)
                 if vec is None:
                     continue
-                top = rec.recommend(vec, k, exclude=index.bought.get(user_id, {}).keys())
+                top = rec.recommend(vec, k, exclude=index.bought(user_id).keys())
                 rows.append({"user": user_id, "items": [
                     {"product": s.product_id, "score": float(np.float32(s.score)), "rank": rank}
                     for rank, s in enumerate(top, 1)]})

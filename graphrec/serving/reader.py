@@ -1,16 +1,18 @@
 """Reading the graph for the serving index: in the service's own thread, or in a process of its own.
 
-A reload reads the whole graph (users, products, categories and their relations) every time; what
-it hands the service is either that whole read or, when the service's index is built on the
-reader's previous read, only the difference (:func:`graphrec.serving.graph_index.diff`).
+A reload reads the whole graph (users, products, categories and their relations) every time into
+flat arrays (:mod:`graphrec.serving.graph_arrays`), and, when the service's index is built on the
+reader's previous read, also says which users and products differ from it
+(:func:`graphrec.serving.graph_arrays.compare`, vectorised): the users to re-stamp and the products
+to tell the recommender about.
 
 :class:`ThreadReader` reads in the calling thread: simplest, right for one-shot commands and for
 services that never refresh. :class:`ProcessReader` reads in a child process, for services that
 refresh on a schedule (``graphrec serve --refresh-every``): decoding a whole graph from the driver
 is a second or more of Python, and in a thread of the service it would hold the GIL away from
 requests for that long (p99 latencies of over a second were measured with reloads every 5 s).
-In a child process it costs the service only the unpickling of what changed and the copy of the
-index's top-level dicts. The child runs at a lower CPU priority than the service.
+In a child process it costs the service only the mapping of a file (:mod:`graphrec.serving.transfer`):
+the arrays are not even copied. The child runs at a lower CPU priority than the service.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import multiprocessing
 import os
 import threading
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from neo4j import Driver
 from neo4j.exceptions import ServiceUnavailable
 
 from graphrec.config import Settings
-from graphrec.serving.graph_index import GraphIndex, IndexDiff, diff
+from graphrec.serving import transfer
+from graphrec.serving.graph_arrays import Changes, GraphArrays, compare
+from graphrec.serving.graph_index import GraphIndex
 
 
 # Nice increment of the reader process: on a busy machine the requests get the CPU first.
@@ -37,36 +41,36 @@ READ_TIMEOUT_S = 600.0
 
 @dataclass
 class Update:
-    """One read of the graph, as the caller should apply it.
+    """One read of the graph.
 
-    ``read`` numbers the reader's reads; ``changes`` is relative to read ``read - 1`` and is only
-    given when the caller said its index is built on that read; otherwise ``full`` is the read."""
+    ``read`` numbers the reader's reads; ``changes`` (relative to read ``read - 1``) is only given
+    when the caller said its index is built on that read; without it the caller rebuilds everything."""
 
     read: int
-    full: GraphIndex | None = None
-    changes: IndexDiff | None = None
+    arrays: GraphArrays
+    changes: Changes | None = None
 
 
 class Reads:
-    """The reader's memory: its previous read, and the next update relative to it."""
+    """The reader's memory: its previous read, which the next one is compared with."""
 
     def __init__(self) -> None:
-        self.previous: GraphIndex | None = None
+        self.previous: GraphArrays | None = None
         self.count = 0
 
-    def next(self, driver: Driver, database: str, base: int, dirty: Iterable[tuple[str, str]]) -> Update:
-        index = GraphIndex.load(driver, database)
-        previous, self.previous = self.previous, index
+    def next(self, driver: Driver, database: str, base: int) -> Update:
+        arrays = GraphIndex.load(driver, database).base
+        previous, self.previous = self.previous, arrays
         self.count += 1
         if previous is None or base != self.count - 1:
-            return Update(self.count, full=index)
-        return Update(self.count, changes=diff(previous, index, dirty))
+            return Update(self.count, arrays)
+        return Update(self.count, arrays, compare(previous, arrays))
 
 
 class GraphReader(Protocol):
-    def read(self, driver: Driver, database: str, base: int, dirty: set[tuple[str, str]]) -> Update:
-        """Read the graph. ``base``: the read the caller's index is built on (0: none); ``dirty``:
-        entities the caller changed since then. Connectivity failures raise the driver's errors."""
+    def read(self, driver: Driver, database: str, base: int) -> Update:
+        """Read the graph. ``base``: the read the caller's index is built on (0: none).
+        Connectivity failures raise the driver's errors."""
 
     def close(self) -> None: ...
 
@@ -77,8 +81,8 @@ class ThreadReader:
     def __init__(self) -> None:
         self._reads = Reads()
 
-    def read(self, driver: Driver, database: str, base: int, dirty: set[tuple[str, str]]) -> Update:
-        return self._reads.next(driver, database, base, dirty)
+    def read(self, driver: Driver, database: str, base: int) -> Update:
+        return self._reads.next(driver, database, base)
 
     def close(self) -> None:
         self._reads.previous = None
@@ -107,12 +111,12 @@ class ProcessReader:
         child.close()
         self._conn = parent
 
-    def read(self, driver: Driver, database: str, base: int, dirty: set[tuple[str, str]]) -> Update:
+    def read(self, driver: Driver, database: str, base: int) -> Update:
         with self._lock:
             if self._process is None or not self._process.is_alive():
                 self._start()  # a new process has no previous read: it answers with a full read
             try:
-                self._conn.send((database, base, dirty))
+                self._conn.send((database, base))
                 if not self._conn.poll(self._timeout_s):
                     self._stop(kill=True)
                     raise ReaderFailed(f"reading the graph took over {self._timeout_s:.0f} s; gave up")
@@ -121,7 +125,10 @@ class ProcessReader:
                 self._stop()
                 raise ReaderFailed(f"the graph reader process stopped: {err}") from None
         if status == "ok":
-            return payload
+            try:
+                return transfer.load(payload)
+            except (OSError, ValueError, EOFError) as err:  # a file gone or cut short: no read, say so
+                raise ReaderFailed(f"the graph reader's answer could not be read: {err}") from None
         if status == "unavailable":
             raise ServiceUnavailable(payload)  # the service's breaker counts it like its own failures
         raise ReaderFailed(payload)
@@ -149,7 +156,7 @@ class ProcessReader:
 
 
 def _serve_reads(conn, settings: Settings) -> None:  # noqa: ANN001 (a multiprocessing Connection)
-    """The child: answer each ``(database, base, dirty)`` with ``("ok", Update)`` or a failure."""
+    """The child: answer each ``(database, base)`` with ``("ok", path of the Update)`` or a failure."""
     from graphrec.serving.db import CONNECTIVITY, open_driver
 
     try:
@@ -166,13 +173,13 @@ def _serve_reads(conn, settings: Settings) -> None:  # noqa: ANN001 (a multiproc
                 return
             if message is None:
                 return
-            database, base, dirty = message
+            database, base = message
             try:
                 if driver is None:
                     raise ServiceUnavailable("no Neo4j credentials configured")
                 gc.disable()  # a read creates many objects; collections mid-read only cost time
                 try:
-                    answer = ("ok", reads.next(driver, database, base, dirty))
+                    answer = ("ok", transfer.dump(reads.next(driver, database, base)))
                 finally:
                     gc.enable()
             except CONNECTIVITY as err:

@@ -4,9 +4,9 @@ Design (what makes the concurrency bugs impossible rather than patched):
 
 * **One immutable reference.** :class:`ServingState` bundles the graph index and the model-side
   recommender of one generation. A request reads ``service.state`` once and uses only that object,
-  so it can never see half of a reload. Reads take no lock: the containers inside a published
-  state are only changed copy-on-write (see :mod:`graphrec.serving.graph_index` and
-  :mod:`graphrec.serving.recommender`).
+  so it can never see half of a reload. Reads take no lock: a published state's arrays are
+  read-only and what live writes add is stored copy-on-write (see
+  :mod:`graphrec.serving.graph_index` and :mod:`graphrec.serving.recommender`).
 * **Reloads off to the side, single-flight.** A reload reads Neo4j into a *new* state without
   holding anything writes need; concurrent callers wait for the one reload in flight instead of
   starting another. Writes that commit while it runs are journaled and replayed onto the new state
@@ -43,7 +43,8 @@ from graphrec.serving import writes
 from graphrec.serving.changes import OwnCommits, Version, current_version
 from graphrec.serving.db import Breaker, GraphUnavailable, open_driver
 from graphrec.serving.explain import Explainer, Explanation
-from graphrec.serving.graph_index import GraphIndex, IndexDiff, epoch_seconds
+from graphrec.serving.graph_arrays import Changes
+from graphrec.serving.graph_index import GraphIndex, epoch_seconds
 from graphrec.serving.promos import Promo, friends_bought
 from graphrec.serving.reader import GraphReader, ProcessReader, ReaderFailed, ThreadReader, Update
 from graphrec.serving.recommender import Filters, Recommender, Scored
@@ -57,9 +58,9 @@ atexit.register(gc.unfreeze)
 # While Neo4j is down, try to (re)load the index at most this often, not on every request.
 RELOAD_BACKOFF_S = 5.0
 # A refresh reads the graph anyway once the service's own writes have touched this many entities
-# since the last read: a read's diff carries every touched entity (GraphIndex.dirty), and without
-# foreign writes that set would only grow (about 150 bytes an entity; 10 writes/s reach it in hours).
-MAX_DIRTY_BEFORE_READ = 100_000
+# since the last read: they live in the index's overlay (a copy of each touched row) until a read
+# folds them into arrays, and without foreign writes the overlay would only grow.
+MAX_LIVE_BEFORE_READ = 100_000
 
 Mirror = Callable[["ServingState"], None]
 
@@ -172,9 +173,10 @@ class Service:
         """(Re)read the graph into a new state and publish it; raises GraphUnavailable.
 
         Single flight: a caller that arrives while a reload runs waits for that one and returns its
-        result instead of reading the graph a second time. The new state shares the recommender
-        and applies only what changed since the reader's previous read, unless the reader sends a
-        whole read (the first time, or after a failure): then everything is rebuilt."""
+        result instead of reading the graph a second time. The new index is the new read with the
+        writes that landed meanwhile replayed; the new state shares the recommender and tells it
+        only what changed since the reader's previous read, unless the reader could not compare
+        (the first read, or after a failure): then the recommender is rebuilt too."""
         generation = self.state.generation
         with self._reload_lock:
             if self.state.generation != generation and self.state.index.loaded:
@@ -183,7 +185,6 @@ class Service:
             with self._mirror_lock:
                 self._journal = []
                 current = self.state
-                dirty = set(current.index.dirty)
             try:
                 # No automatic collections while many new objects are created: each one would
                 # walk the whole growing index with the GIL held, stalling requests.
@@ -191,20 +192,18 @@ class Service:
                 try:
                     with self.breaker.call() as driver:
                         read_at = current_version(driver, self.database)  # before: nothing older is missed
-                        update = self.reader.read(driver, self.database, current.read if current.index.loaded else 0,
-                                                  dirty)
+                        update = self.reader.read(driver, self.database, current.read if current.index.loaded else 0)
                     read_s = time.monotonic() - self._last_attempt
-                    if update.changes is None:
-                        state, apply = self._build_state(update), None
-                    else:
-                        state = ServingState(current.index.updated(update.changes), current.recommender,
-                                             current.generation + 1, time.monotonic(), update.read)
-                        apply = update.changes
+                    state = self._build_state(update) if update.changes is None else None
                 finally:
                     gc.enable()
                 built = time.monotonic()
+                apply: Changes | None = None
                 with self._mirror_lock:
-                    if apply is not None:  # the shared recommender is changed under the writers' lock
+                    if state is None:  # stamps and the shared recommender move under the writers' lock
+                        index, apply = current.index.successor(update.arrays, update.changes)
+                        state = ServingState(index, current.recommender, current.generation + 1,
+                                             time.monotonic(), update.read)
                         self._update_recommender(state.recommender, current.index, state.index, apply)
                     for mirror in self._journal:
                         mirror(state)
@@ -218,12 +217,12 @@ class Service:
             finally:
                 with self._mirror_lock:
                     self._journal = None
-        # The index is many long-lived objects; a full GC pass over them costs tens to hundreds of
-        # milliseconds with the GIL held, i.e. a stall of every request. Freezing moves them out of
-        # the collector's sight (cheap: no pass over the heap, unlike gc.collect, which stalled
-        # requests on every reload). An old state's objects are still freed by refcount.
+        # The service holds many long-lived objects (the model's id maps, the recommender); a full
+        # GC pass over them costs tens of milliseconds with the GIL held, i.e. a stall of every
+        # request. Freezing moves them out of the collector's sight (cheap: no pass over the heap,
+        # unlike gc.collect). An old state's objects are still freed by refcount.
         gc.freeze()  # thawed at exit (see the atexit line at the top)
-        changed = "everything" if apply is None else f"{apply.size()} changed keys"
+        changed = "everything" if apply is None else f"{apply.size()} changed users and products"
         # The three times: waiting on the reader, building the new state beside the old one, and
         # the part writers wait for (recommender update and journal replay, under their lock).
         log.info("graph index loaded (generation %d, %s; read %.0f ms, build %.0f ms, under the writers' "
@@ -235,44 +234,43 @@ class Service:
         """A new state from a whole read: a new recommender over the artifact, completed by what
         the graph knows that the model does not: prices and categories, products created after
         training, erased users."""
-        index = update.full
+        index = GraphIndex(update.arrays, loaded=True)
         rec = Recommender(self.artifact)
         products = []
-        for pid in sorted(index.product_names):
-            cats = index.product_categories.get(pid, ())
+        for pid in index.product_ids():
+            cats, price = index.product_categories(pid), index.product_price(pid)
             if pid in rec.product_rows:
-                rec.set_product_attributes(pid, index.product_prices.get(pid), cats)
+                rec.set_product_attributes(pid, price, cats)
             else:  # created (or loaded) after training: recommendable from its categories
-                products.append((pid, cats, index.product_prices.get(pid), sorted(index.buyers.get(pid, ()))))
+                products.append((pid, cats, price, sorted(index.buyers(pid))))
         rec.add_products(products)
         # A pseudonymised artifact names its rows by the real ids of the users the graph holds, so
         # explanations ("similar users") can name them.
-        self.artifact.reveal_user_ids(index.user_names)
+        users = index.user_ids()
+        self.artifact.reveal_user_ids(users)
         # Trained users no longer in the graph were erased (or removed by a load): never serve them.
         lookup = self.artifact.user_index
-        in_graph = {lookup[u] for u in index.user_names if u in lookup}
+        in_graph = {lookup[u] for u in users if u in lookup}
         rec.hide_rows(set(range(len(self.artifact.user_ids))) - in_graph)
         return ServingState(index, rec, self.state.generation + 1, time.monotonic(), update.read)
 
-    def _update_recommender(self, rec: Recommender, old: GraphIndex, new: GraphIndex, changes: IndexDiff) -> None:
+    def _update_recommender(self, rec: Recommender, old: GraphIndex, new: GraphIndex, changes: Changes) -> None:
         """The recommender side of a reload's changes: products' prices and categories, products
         new to the model, users gone from the graph (hidden; an erased user stays erased for the
         life of the process even if a load brings the id back), real ids of new users."""
-        products = set().union(*(changes.keys(name) for name in
-                                 ("product_names", "product_prices", "product_categories", "buyers")))
         added = []
-        for pid in sorted(products):
+        for pid in sorted(changes.products):
             if not new.has_product(pid):
                 continue
-            cats, price = new.product_categories.get(pid, ()), new.product_prices.get(pid)
+            cats, price = new.product_categories(pid), new.product_price(pid)
             if pid in rec.product_rows:
-                rec.set_product_attributes(pid, price, cats, removed=set(old.product_categories.get(pid, ())) - set(cats))
+                rec.set_product_attributes(pid, price, cats, removed=set(old.product_categories(pid)) - set(cats))
             else:
-                added.append((pid, cats, price, sorted(new.buyers.get(pid, ()))))
+                added.append((pid, cats, price, sorted(new.buyers(pid))))
         rec.add_products(added)
-        for uid in changes.deleted.get("user_names", ()):
+        for uid in sorted(changes.users_gone):
             rec.hide_user(uid)
-        arrived = [u for u in changes.changed.get("user_names", ()) if not old.has_user(u)]
+        arrived = [u for u in sorted(changes.users_arrived) if not old.has_user(u)]
         if arrived:
             self.artifact.reveal_user_ids(arrived, keep_revealed=True)
 
@@ -295,7 +293,7 @@ class Service:
     def _unchanged_by_others(self) -> bool:
         with self._reload_lock:  # a reload in flight moves _read_at: wait for it
             base = self._read_at
-            if base is None or not self.state.index.loaded or len(self.state.index.dirty) > MAX_DIRTY_BEFORE_READ:
+            if base is None or not self.state.index.loaded or self.state.index.live_size() > MAX_LIVE_BEFORE_READ:
                 return False
             try:
                 with self.breaker.call() as driver:
@@ -355,7 +353,7 @@ class Service:
         live_products = self._live_products.get(user_id)
         if trained and not live_friends and not live_products:
             return rec.trained_vector(user_id), source
-        stamp = idx.versions.get(user_id, 0)
+        stamp = idx.version(user_id)
         cached = rec.user_vectors.get(user_id)
         if cached is not None and cached[1] == stamp:
             return cached[0], source
@@ -363,11 +361,11 @@ class Service:
             vec = rec.shift(user_id, sorted(live_friends or ()), sorted(live_products or ()))
         else:
             vec = rec.fold_in(
-                friends=sorted(idx.friends.get(user_id, ())),
-                follows=sorted(idx.follows.get(user_id, ())),
-                followers=sorted(idx.followed_by.get(user_id, ())),
-                products=sorted(set(idx.bought.get(user_id, {})) | idx.touched.get(user_id, frozenset())),
-                categories=list(idx.interests.get(user_id, ())))
+                friends=sorted(idx.friends(user_id)),
+                follows=sorted(idx.follows(user_id)),
+                followers=sorted(idx.followed_by(user_id)),
+                products=sorted(idx.bought(user_id).keys() | idx.touched(user_id)),
+                categories=list(idx.interests(user_id)))
         rec.user_vectors[user_id] = (vec, stamp)
         return vec, source
 
@@ -407,7 +405,7 @@ class Service:
             return Recommendations(user_id, self.artifact.model, "popular",
                                    [self._item(state, s) for s in scored],
                                    [f"user {user_id!r} is unknown: this is the popular list", *warnings])
-        exclude = state.index.bought.get(user_id, {}).keys()
+        exclude = state.index.bought(user_id).keys()
         scored = state.recommender.recommend(vec, k, filters, exclude)
         items = [self._item(state, s) for s in scored]
         if not items and not warnings:
@@ -423,7 +421,7 @@ class Service:
 
     @staticmethod
     def _item(state: ServingState, s: Scored) -> Item:
-        return Item(s.product_id, state.index.product_names.get(s.product_id), s.score, s.percentile)
+        return Item(s.product_id, state.index.product_name(s.product_id), s.score, s.percentile)
 
     def popular(self, k: int, filters: Filters = Filters()) -> list[Item]:
         state = self.state
@@ -450,8 +448,7 @@ class Service:
     def _known_in_index(index: GraphIndex, fields: dict[str, tuple[str, Sequence[str]]]) -> bool:
         """True when every referenced id is in the index: the write can skip the graph-side check.
         When one is not, the write checks in Neo4j (the index may predate a load) and names it."""
-        has = {"users": index.has_user, "products": index.has_product,
-               "categories": index.category_names.__contains__}
+        has = {"users": index.has_user, "products": index.has_product, "categories": index.has_category}
         return all(has[kind](i) for kind, ids in fields.values() for i in ids)
 
     @staticmethod
@@ -548,7 +545,7 @@ class Service:
         index = self.graph_index()
         if index.has_product(product_id):
             raise writes.AlreadyExists(f"product {product_id!r} already exists")
-        check = category_id not in index.category_names
+        check = not index.has_category(category_id)
         with self.breaker.call() as driver:
             created = writes.create_product(driver, self.database, product_id, name, category_id, price,
                                             brand, check=check, commits=self.commits)

@@ -24,7 +24,8 @@ def setup(tmp_path):
     idx = GraphIndex()
     for u in users:
         idx.add_user(u, "Bea" if u == "b" else None)
-    idx.category_names.update({"rock": "Rock", "jazz": "Jazz"})
+    idx.add_category("rock", "Rock")
+    idx.add_category("jazz", "Jazz")
     for p, cats in zip(products, [["rock"], ["rock"], ["jazz"], []]):
         idx.add_product(p, f"Name {p}", None, cats)
     # a bought p1; b (a friend, stored b->a) bought p2 and p1; c bought p1 and p3; d only p4.

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from graphrec.serving import graph_index as graph_index_module
-from graphrec.serving.graph_index import FIELD_KIND, GraphIndex
+from graphrec.serving.graph_index import GraphIndex
+from tests.serving.test_graph_index_parity import contents
 from graphrec.serving.recommender import Filters
 from graphrec.serving.service import Service
 from graphrec.serving.writes import Interaction, Purchase
@@ -63,9 +64,9 @@ def test_writes_do_not_wait_for_a_reload_and_survive_it(service, monkeypatch):
     after = service.state
     assert after is not before and after.generation == before.generation + 1
     # The new state was read before the writes committed: the journal replayed them onto it.
-    assert after.index.has_user("mid-reload") and "p101" in after.index.bought["mid-reload"]
-    assert "u20" in after.index.friends["u03"] and "u03" in after.index.friends["u20"]
-    assert "u04" in after.index.buyers["p402"]
+    assert after.index.has_user("mid-reload") and "p101" in after.index.bought("mid-reload")
+    assert "u20" in after.index.friends("u03") and "u03" in after.index.friends("u20")
+    assert "u04" in after.index.buyers("p402")
     assert service.recommend("mid-reload", 3).source == "fold_in"
 
 
@@ -87,10 +88,10 @@ def test_a_vector_computed_from_old_evidence_is_not_served(service):
     """A cold user's cached vector carries the stamp of the evidence it came from."""
     service.create_user("stamp-user", None, ["u00"], [], [])
     first, _ = service.user_vector("stamp-user")
-    stamp = service.state.index.versions["stamp-user"]
+    stamp = service.state.index.version("stamp-user")
     assert service.state.recommender.user_vectors["stamp-user"][1] == stamp
     service.add_social("stamp-user", "u01", "friend")
-    assert service.state.index.versions["stamp-user"] > stamp
+    assert service.state.index.version("stamp-user") > stamp
     second, _ = service.user_vector("stamp-user")
     assert not (first == second).all()
 
@@ -139,11 +140,10 @@ def test_a_reload_in_the_reader_process_sends_changes_and_equals_a_fresh_read(re
     after = svc.state
     assert after.read == 2 and after.generation == before.generation + 1
     assert after.recommender is before.recommender  # applied as a diff, not rebuilt
-    fresh = GraphIndex.load(shop_db)
-    for name in FIELD_KIND:
-        assert getattr(after.index, name) == getattr(fresh, name), name
-    assert not after.index.friends.get("u02") and "u05" not in after.index.user_names
-    assert after.index.versions.get("u03", 0) > before.index.versions.get("u03", 0)  # new evidence
+    fresh = contents(GraphIndex.load(shop_db))
+    assert contents(after.index) == fresh
+    assert not after.index.friends("u02") and not after.index.has_user("u05")
+    assert after.index.version("u03") > before.index.version("u03")  # new evidence
     cheap = svc.recommend("u01", 40, filters=Filters(max_price=100.0))
     assert "p101" not in [i.product_id for i in cheap.items]  # the new price filters it out
     folk = svc.recommend("u01", 40, filters=Filters(category="c3"))
@@ -152,8 +152,7 @@ def test_a_reload_in_the_reader_process_sends_changes_and_equals_a_fresh_read(re
     # The reader process keeps its previous read: the next reload is a diff with nothing in it.
     svc.load_index()
     assert svc.state.read == 3
-    for name in FIELD_KIND:
-        assert getattr(svc.state.index, name) == getattr(fresh, name), name
+    assert contents(svc.state.index) == fresh
 
 
 def test_a_reader_process_that_died_is_replaced_and_reads_everything(reader_service):
@@ -163,7 +162,7 @@ def test_a_reader_process_that_died_is_replaced_and_reads_everything(reader_serv
     before = svc.state
     svc.load_index()
     assert svc.state.read == 1 and svc.state.recommender is not before.recommender  # a whole read
-    assert svc.state.index.user_names == before.index.user_names
+    assert svc.state.index.user_ids() == before.index.user_ids()
 
 
 def test_a_read_that_hangs_is_given_up_and_the_service_keeps_its_state(reader_service):
@@ -177,7 +176,7 @@ def test_a_read_that_hangs_is_given_up_and_the_service_keeps_its_state(reader_se
     assert svc.state is before and svc.reader._process is None
     svc.reader._timeout_s = 60.0
     svc.load_index()  # a new child, a whole read
-    assert svc.state.read == 1 and svc.state.index.user_names == before.index.user_names
+    assert svc.state.read == 1 and svc.state.index.user_ids() == before.index.user_ids()
 
 
 def test_a_cold_user_is_folded_in_from_friends_follows_and_followers_apart(service):
@@ -191,7 +190,7 @@ def test_a_cold_user_is_folded_in_from_friends_follows_and_followers_apart(servi
     service.create_user("trusted", None, ["u02"], [], [], follows=["u04"])
     service.add_social("u01", "trusted", "follows")
     idx = service.state.index
-    assert idx.followed_by["trusted"] == {"u01"} and idx.follows["trusted"] == {"u04"}
+    assert idx.followed_by("trusted") == {"u01"} and idx.follows("trusted") == {"u04"}
     vec, source = service.user_vector("trusted")
     expected = fold_in_user(service.artifact, friends=["u02"], follows=["u04"], followers=["u01"])
     assert source == "fold_in" and np.allclose(vec, expected)

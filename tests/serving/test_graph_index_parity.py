@@ -1,0 +1,410 @@
+"""The array index answers every read exactly as a plain dict model of the same graph would, on
+random graphs, through live writes and reloads (unit tests; the dict model is the layout the
+index had before it became arrays, kept here as the reference)."""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from graphrec import schema
+from graphrec.serving import graph_index as gi
+from graphrec.serving import transfer
+from graphrec.serving.graph_arrays import compare
+from graphrec.serving.graph_index import GraphIndex, build_arrays, epoch_seconds
+from graphrec.serving.reader import Update
+
+BOUGHT, VIEWED = schema.BOUGHT.type, schema.VIEWED.type
+
+
+@dataclass
+class Ref:
+    """The reference: every relation as dicts of Python containers, keyed by id."""
+
+    user_names: dict = field(default_factory=dict)
+    product_names: dict = field(default_factory=dict)
+    product_prices: dict = field(default_factory=dict)
+    product_categories: dict = field(default_factory=dict)
+    category_names: dict = field(default_factory=dict)
+    category_products: dict = field(default_factory=dict)
+    bought: dict = field(default_factory=dict)
+    buyers: dict = field(default_factory=dict)
+    touched: dict = field(default_factory=dict)
+    friends: dict = field(default_factory=dict)
+    friend_out: dict = field(default_factory=dict)
+    follows: dict = field(default_factory=dict)
+    followed_by: dict = field(default_factory=dict)
+    interests: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, graph: "Graph") -> "Ref":
+        ref = cls()
+        for cid, name in graph.categories.items():
+            ref.category_names[cid] = name
+        for pid, (name, price, cats) in graph.products.items():
+            ref.product_names[pid] = name
+            ref.product_prices[pid] = float(price) if isinstance(price, (int, float)) else None
+            ref.product_categories[pid] = tuple(sorted(set(cats)))
+            for c in cats:
+                ref.category_products.setdefault(c, set()).add(pid)
+        for uid, u in graph.users.items():
+            ref.user_names[uid] = u["name"]
+            for pid, ts in u["bought"]:
+                ref.bought.setdefault(uid, {})[pid] = epoch_seconds(ts)
+                ref.buyers.setdefault(pid, set()).add(uid)
+            for pid in u["touched"]:
+                ref.touched.setdefault(uid, set()).add(pid)
+            for f in u["friends_out"]:
+                ref.friend_out.setdefault(uid, set()).add(f)
+                ref.friends.setdefault(uid, set()).add(f)
+                ref.friends.setdefault(f, set()).add(uid)
+            for f in u["follows"]:
+                ref.follows.setdefault(uid, set()).add(f)
+                ref.followed_by.setdefault(f, set()).add(uid)
+            if u["interests"]:
+                ref.interests[uid] = tuple(u["interests"])
+        return ref
+
+    # Live writes, as the dict index applied them.
+    def add_user(self, uid, name, interests=()):
+        self.user_names[uid] = name
+        if interests:
+            self.interests[uid] = tuple(interests)
+
+    def add_category(self, cid, name):
+        self.category_names[cid] = name
+
+    def add_product(self, pid, name, price, cats):
+        self.product_names[pid] = name
+        self.product_prices[pid] = float(price) if isinstance(price, (int, float)) else None
+        self.product_categories[pid] = tuple(sorted(set(cats)))
+        for c in cats:
+            self.category_products.setdefault(c, set()).add(pid)
+
+    def add_interactions(self, rows):
+        for uid, pid, rel, ts in rows:
+            if rel == BOUGHT:
+                self.bought.setdefault(uid, {})[pid] = ts
+                self.buyers.setdefault(pid, set()).add(uid)
+            else:
+                self.touched.setdefault(uid, set()).add(pid)
+
+    def add_friend(self, a, b):
+        self.friend_out.setdefault(a, set()).add(b)
+        self.friends.setdefault(a, set()).add(b)
+        self.friends.setdefault(b, set()).add(a)
+
+    def add_follow(self, a, b):
+        self.follows.setdefault(a, set()).add(b)
+        self.followed_by.setdefault(b, set()).add(a)
+
+    def remove_user(self, uid):
+        for pid in self.bought.pop(uid, {}):
+            self.buyers.get(pid, set()).discard(uid)
+        self.touched.pop(uid, None)
+        self.friend_out.pop(uid, None)
+        for other in self.friends.pop(uid, set()):
+            self.friends.get(other, set()).discard(uid)
+            self.friend_out.get(other, set()).discard(uid)
+        for t in self.follows.pop(uid, set()):
+            self.followed_by.get(t, set()).discard(uid)
+        for o in self.followed_by.pop(uid, set()):
+            self.follows.get(o, set()).discard(uid)
+        self.interests.pop(uid, None)
+        self.user_names.pop(uid, None)
+
+
+@dataclass
+class Graph:
+    """What Neo4j would hold: nodes and their stored relationships, as the three queries return them."""
+
+    categories: dict = field(default_factory=dict)
+    products: dict = field(default_factory=dict)  # id -> (name, price, categories)
+    users: dict = field(default_factory=dict)  # id -> record fields
+
+    def run(self, query):
+        if query == gi._CATEGORIES:
+            return [{"id": c, "name": n} for c, n in self.categories.items()]
+        if query == gi._PRODUCTS:
+            return [{"id": p, "name": n, "price": pr, "categories": list(c)} for p, (n, pr, c) in self.products.items()]
+        assert query == gi._USERS
+        return [{"id": u, **fields} for u, fields in self.users.items()]
+
+
+def user_id(rng: random.Random, i: int) -> str:
+    return rng.choice([f"u{i}", f"user-{i:05d}", f"ü{i}", f"U {i}"])  # varying lengths, non-ASCII
+
+
+def random_graph(rng: random.Random, users: int = 50, products: int = 40, categories: int = 6) -> Graph:
+    g = Graph()
+    cats = [f"c{i}" for i in range(categories)]
+    for c in cats:
+        g.categories[c] = rng.choice([None, f"Cat {c}", f"Kätegorie {c}"])
+    pids = [rng.choice([f"p{i}", f"prod-{i}"]) for i in range(products)]
+    for p in pids:
+        g.products[p] = (rng.choice([None, f"Name {p}"]), rng.choice([None, 3, 9.5, "n/a"]),
+                         rng.sample(cats, rng.randint(0, 3)) + ["c-ghost"] * (rng.random() < 0.05))
+    uids = [user_id(rng, i) for i in range(users)]
+    ghost_users = ["gone-user"]  # named by edges, not a node (deleted while the graph was read)
+    for u in uids:
+        times = [None, 1_700_000_000.0, 1_700_000_000_000, "2024-05-01T00:00:00Z", 12.5]
+        bought = [(rng.choice(pids + ["gone-product"]), rng.choice(times)) for _ in range(rng.randint(0, 6))]
+        bought += bought[:1] and [(bought[0][0], rng.choice(times))]  # the same product twice: the last wins
+        g.users[u] = {
+            "name": rng.choice([None, f"Name {u}", "Zoë"]),
+            "bought": bought,
+            "touched": [rng.choice(pids) for _ in range(rng.randint(0, 3))],
+            "friends_out": rng.sample(uids + ghost_users, rng.randint(0, 3)),
+            "follows": rng.sample(uids, rng.randint(0, 2)),
+            "interests": [rng.choice(cats + ["c-free"]) for _ in range(rng.randint(0, 2))] or None,
+        }
+    return g
+
+
+def live_writes(rng: random.Random, n: int, users: list[str], products: list[str], tag: str) -> list[tuple]:
+    """Random mirrored writes, as (method, args) for both the index and the reference."""
+    out = []
+    for i in range(n):
+        kind = rng.randrange(9)
+        u, v = rng.sample(users, 2)
+        if kind in (0, 1):
+            out.append(("add_interactions", ([(u, rng.choice(products), BOUGHT, rng.choice([None, float(i)])),
+                                              (u, rng.choice(products), VIEWED, None)],)))
+        elif kind == 2:
+            out.append(("add_friend", (u, v)))
+        elif kind == 3:
+            out.append(("add_follow", (u, v)))
+        elif kind == 4:
+            new = f"live-{tag}-{i}"
+            users.append(new)
+            out.append(("add_user", (new, rng.choice([None, "Live"]), rng.sample(["c1", "c2", "c-new"], rng.randint(0, 2)))))
+        elif kind == 5:
+            new = f"livep-{tag}-{i}"
+            products.append(new)
+            out.append(("add_product", (new, "New", rng.choice([None, 4, 2.5]), rng.sample(["c0", "c1", "c-live"], 2))))
+        elif kind == 6:
+            out.append(("add_category", (f"c-live", "Live category")))
+        elif kind == 7 and rng.random() < 0.4 and len(users) > 3:
+            users.remove(u)
+            out.append(("remove_user", (u,)))
+        else:
+            out.append(("add_user", (u, "Renamed", ())))
+    return out
+
+
+def apply(writes: list[tuple], *targets) -> None:
+    for method, args in writes:
+        for target in targets:
+            getattr(target, method)(*copy.deepcopy(args))
+
+
+def contents(index: GraphIndex) -> dict:
+    """Everything the index answers about the nodes it holds, by id: to compare two indexes."""
+    return {
+        "users": {u: (index.user_name(u), index.bought(u), index.touched(u), index.follows(u),
+                      index.followed_by(u), index.interests(u),
+                      {f: index.friend_direction(u, f) for f in index.friends(u)}) for u in index.user_ids()},
+        "products": {p: (index.product_name(p), index.product_price(p), index.product_categories(p),
+                         index.buyers(p)) for p in index.product_ids()},
+        "categories": {c: (index.category_name(c), index.category_size(c)) for c in index.category_ids()},
+        "counts": index.counts(),
+    }
+
+
+def check_same(index: GraphIndex, ref: Ref, rng: random.Random) -> None:
+    """Every read method of the index against the reference, for every id either knows and some neither does."""
+    users = set(ref.user_names) | set(ref.bought) | set(ref.friends) | set(ref.follows) | set(ref.followed_by) | {"nobody"}
+    products = set(ref.product_names) | set(ref.buyers) | {"nothing"}
+    cats = set(ref.category_names) | set(ref.category_products) | {"no-cat"}
+    assert index.user_ids() == sorted(ref.user_names)
+    assert index.product_ids() == sorted(ref.product_names)
+    assert index.category_ids() == sorted(ref.category_names)
+    for u in users:
+        assert index.has_user(u) == (u in ref.user_names), u
+        assert index.user_name(u) == ref.user_names.get(u), u
+        assert index.bought(u) == ref.bought.get(u, {}), u
+        assert index.touched(u) == ref.touched.get(u, set()), u
+        assert index.friends(u) == ref.friends.get(u, set()), u
+        assert index.follows(u) == ref.follows.get(u, set()), u
+        assert index.followed_by(u) == ref.followed_by.get(u, set()), u
+        assert index.interests(u) == ref.interests.get(u, ()), u
+        assert index.social(u) == ref.friends.get(u, set()) | ref.follows.get(u, set())
+        for f in ref.friends.get(u, ()):
+            assert index.friend_direction(u, f) == ("out" if f in ref.friend_out.get(u, ()) else "in")
+    for p in products:
+        assert index.has_product(p) == (p in ref.product_names), p
+        assert index.product_name(p) == ref.product_names.get(p), p
+        assert index.product_price(p) == ref.product_prices.get(p), p
+        assert index.buyers(p) == ref.buyers.get(p, set()), p
+        assert index.product_categories(p) == ref.product_categories.get(p, ()), p
+        some = rng.sample(sorted(users), min(10, len(users)))
+        assert index.buyers_among(p, some) == set(some) & ref.buyers.get(p, set())
+        other = rng.choice(sorted(products))
+        assert index.co_buyers(p, other) == ref.buyers.get(p, set()) & ref.buyers.get(other, set())
+    for c in cats:
+        assert index.has_category(c) == (c in ref.category_names), c
+        assert index.category_name(c) == ref.category_names.get(c), c
+        assert index.category_size(c) == len(ref.category_products.get(c, ())), c
+    assert index.counts() == {
+        "users": len(ref.user_names), "products": len(ref.product_names), "categories": len(ref.category_names),
+        "bought": sum(map(len, ref.bought.values())), "friend_pairs": sum(map(len, ref.friend_out.values())),
+        "follows": sum(map(len, ref.follows.values()))}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_reads_match_the_dict_model_after_loading_and_live_writes(seed):
+    rng = random.Random(seed)
+    graph = random_graph(rng)
+    index, ref = GraphIndex(build_arrays(graph.run), loaded=True), Ref.of(graph)
+    check_same(index, ref, rng)
+    apply(live_writes(rng, 60, list(graph.users), list(graph.products), "a"), index, ref)
+    check_same(index, ref, rng)
+
+
+def test_an_index_built_from_live_writes_alone_matches_too():
+    rng = random.Random(99)
+    index, ref = GraphIndex(), Ref()
+    for u in ("a", "b", "c", "d"):
+        apply([("add_user", (u, None, ()))], index, ref)
+    apply(live_writes(rng, 80, ["a", "b", "c", "d"], ["p1", "p2"], "x"), index, ref)
+    check_same(index, ref, rng)
+
+
+def evidence(ref: Ref, uid: str) -> tuple:
+    return (ref.bought.get(uid, {}), ref.touched.get(uid, set()), ref.friends.get(uid, set()),
+            ref.follows.get(uid, set()), ref.followed_by.get(uid, set()), ref.interests.get(uid, ()))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_reload_equals_the_new_read_plus_the_writes_replayed_and_restamps_exactly_the_changed(seed):
+    """Served: read 1 + live writes. Then the graph changes behind the service's back (read 2 holds
+    those, and the live writes that committed before it), and more writes land during the read
+    (the journal). The successor equals read 2 + journal; every user whose evidence differs from
+    what was served gets a new stamp, and users nobody touched keep theirs."""
+    rng = random.Random(100 + seed)
+    graph1 = random_graph(rng)
+    served, served_ref = GraphIndex(build_arrays(graph1.run), loaded=True), Ref.of(graph1)
+    users, products = list(graph1.users), list(graph1.products)
+    before_read = live_writes(rng, 30, users, products, "before")
+    before_read.append(("add_friend", tuple(rng.sample(users, 2))))  # undone behind the back, below
+    apply(before_read, served, served_ref)
+    # The graph at read 2: read 1's graph with the live writes committed, and foreign changes.
+    graph2 = copy.deepcopy(graph1)
+    for method, args in before_read:
+        mirror_into_graph(graph2, method, args)
+    foreign = random_graph(random.Random(seed), users=8, products=4)  # new nodes behind the back ...
+    graph2.users.update({f"f-{u}": v for u, v in foreign.users.items()})
+    edited = rng.sample(sorted(u for u in graph2.users if graph2.users[u]["bought"]), 6)
+    for u in edited[:2]:  # ... and edits of existing ones: one field each
+        graph2.users[u]["bought"] = graph2.users[u]["bought"][1:]
+    for u in edited[2:4]:
+        graph2.users[u]["bought"] = [(p, 5.0) for p, _ in graph2.users[u]["bought"]]  # only the times
+    for u in edited[4:]:
+        graph2.users[u]["friends_out"] = []
+    # A live write undone behind the service's back: only the live set knows it was served.
+    undone = before_read[-1][1]
+    graph2.users[undone[0]]["friends_out"] = [f for f in graph2.users[undone[0]]["friends_out"] if f != undone[1]]
+    for p in rng.sample(sorted(graph2.products), 3):
+        name, _, cats = graph2.products[p]
+        graph2.products[p] = (name, 77.0, cats[:1])
+    arrays1, arrays2 = build_arrays(graph1.run), build_arrays(graph2.run)
+    during_read = live_writes(rng, 15, users, products, "during")
+    apply(during_read, served, served_ref)
+    stamps = dict(served.versions)
+
+    read_changes = compare(arrays1, arrays2)
+    new, changes = served.successor(arrays2, read_changes)
+    new_ref = Ref.of(graph2)
+    apply(during_read, new, new_ref)  # the journal's replay
+    check_same(new, new_ref, rng)
+
+    every_user = set(served_ref.user_names) | set(new_ref.user_names) | set(served_ref.friends) | set(new_ref.friends)
+    differ = {u for u in every_user if evidence(served_ref, u) != evidence(new_ref, u)}
+    restamped = {u for u in every_user if new.version(u) != stamps.get(u, 0)}
+    assert differ <= restamped
+    assert restamped <= read_changes.users | served.live_users | new.live_users, "a stamp moved for nothing"
+    assert len(restamped) < len(every_user)
+    ref1, ref2 = Ref.of(graph1), Ref.of(graph2)
+
+    def product(ref: Ref, p: str) -> tuple:
+        return ref.product_prices.get(p), ref.product_categories.get(p), ref.buyers.get(p)
+    assert {p for p in set(ref1.product_names) | set(ref2.product_names) if product(ref1, p) != product(ref2, p)} \
+        == {p for p in read_changes.products if p in set(ref1.product_names) | set(ref2.product_names)}
+    assert read_changes.users_gone == set(ref1.user_names) - set(ref2.user_names)
+    assert read_changes.users_arrived == set(ref2.user_names) - set(ref1.user_names)
+
+
+def mirror_into_graph(graph: Graph, method: str, args: tuple) -> None:
+    """What a committed live write leaves in Neo4j (what the next read sees)."""
+    if method == "add_user":
+        uid, name, interests = args
+        record = graph.users.setdefault(uid, {"name": None, "bought": [], "touched": [], "friends_out": [],
+                                              "follows": [], "interests": None})
+        record["name"] = name
+        if interests:
+            record["interests"] = list(interests)
+    elif method == "add_category":
+        graph.categories[args[0]] = args[1]
+    elif method == "add_product":
+        pid, name, price, cats = args
+        graph.products[pid] = (name, price, sorted(set(cats) | set(graph.products.get(pid, (None, None, []))[2])))
+    elif method == "add_interactions":
+        for uid, pid, rel, ts in args[0]:
+            graph.users[uid]["bought" if rel == BOUGHT else "touched"].append((pid, ts) if rel == BOUGHT else pid)
+    elif method == "add_friend":
+        graph.users[args[0]]["friends_out"].append(args[1])
+    elif method == "add_follow":
+        graph.users[args[0]]["follows"].append(args[1])
+    elif method == "remove_user":
+        uid = args[0]
+        graph.users.pop(uid, None)
+        for record in graph.users.values():
+            for name in ("friends_out", "follows"):
+                record[name] = [u for u in record[name] if u != uid]
+
+
+def test_a_read_handed_over_through_a_file_is_the_same_read_and_read_only():
+    rng = random.Random(7)
+    graph = random_graph(rng)
+    arrays = build_arrays(graph.run)
+    update = transfer.load(transfer.dump(Update(3, arrays, compare(arrays, arrays))))
+    assert update.read == 3 and update.changes.size() == 0  # a read compared with itself: nothing
+    index = GraphIndex(update.arrays, loaded=True)
+    check_same(index, Ref.of(graph), rng)
+    bought = update.arrays.relations["bought"]
+    with pytest.raises(ValueError):
+        bought.indices[0] = 1  # the service cannot write a published read in place
+    apply(live_writes(rng, 20, list(graph.users), list(graph.products), "t"), index)  # the overlay still can
+
+
+def test_memory_per_relationship_stays_under_32_bytes():
+    """The index's arrays for a shop of 20k users and about 10 purchases each (ids, names, prices
+    and every relation both ways included), per stored relationship."""
+    rng = np.random.default_rng(0)
+    n_users, n_products = 20_000, 2_000
+    g = Graph(categories={f"c{i}": f"Category {i}" for i in range(20)})
+    for p in range(n_products):
+        g.products[f"p{p}"] = (f"Product {p}", float(p % 50), [f"c{p % 20}"])
+    bought = rng.integers(0, n_products, (n_users, 10))
+    friends = rng.integers(0, n_users, (n_users, 4))
+    for u in range(n_users):
+        g.users[f"u{u}"] = {"name": f"User {u}", "bought": [(f"p{p}", 1.7e9 + u) for p in bought[u].tolist()],
+                            "touched": [], "friends_out": [f"u{f}" for f in friends[u].tolist() if f != u],
+                            "follows": [], "interests": None}
+    index = GraphIndex(build_arrays(g.run), loaded=True)
+    counts = index.counts()
+    relationships = counts["bought"] + counts["friend_pairs"] + n_products  # + IN_CATEGORY
+    per_rel = index.nbytes / relationships
+    assert 12 < per_rel <= 32, per_rel
+
+
+def test_users_named_lists_every_user_with_their_name():
+    rng = random.Random(5)
+    graph = random_graph(rng)
+    index, ref = GraphIndex(build_arrays(graph.run), loaded=True), Ref.of(graph)
+    apply(live_writes(rng, 40, list(graph.users), list(graph.products), "n"), index, ref)
+    assert index.users_named() == sorted(ref.user_names.items())
