@@ -88,8 +88,7 @@ class Explainer:
 
     def _pick_user(self, candidates: set[str]) -> str:
         """Named users first (a name reads better), then by id: deterministic."""
-        named = {u for u in candidates if self.index.user_name(u)}
-        return min(named or candidates)
+        return min(self.index.named_users(candidates) or candidates)
 
     def explain(self, user_id: str, user_vector: np.ndarray | None,
                 product_ids: Sequence[str]) -> list[list[Explanation]]:

@@ -118,6 +118,12 @@ def _ts(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+# Remembered lookups per kind of node before the memo starts afresh (about 100 bytes each).
+MEMO_MAX = 2_000_000
+# Rows up to this long are decoded through the memo, longer ones in bulk.
+ID_MEMO_ROWS = 64
+
+
 class GraphIndex:
     """Users, products, categories and the relations serving needs, read by graph id."""
 
@@ -140,6 +146,11 @@ class GraphIndex:
         self._prices: dict[int, float | None] = {}
         # relation -> node number -> (its whole row, its values: purchase times, else None)
         self._rows: dict[str, dict[int, tuple[np.ndarray, np.ndarray | None]]] = {name: {} for name in RELATIONS}
+        # Lookups in the read's (immutable) arrays, remembered: id -> number, number -> name.
+        self._found: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
+        self._base_names: dict[str, dict[int, str | None]] = {kind: {} for kind in KINDS}
+        self._decoded: dict[str, dict[int, str]] = {kind: {} for kind in KINDS}
+        self._categories: dict[int, tuple[str, ...]] = {}
 
     @classmethod
     def load(cls, driver: Driver, database: str = "neo4j") -> "GraphIndex":
@@ -148,7 +159,17 @@ class GraphIndex:
     # -- numbers and rows (private) -------------------------------------------------------------
     def _number(self, kind: str, node_id: str) -> int:
         n = self._added[kind].get(node_id)
-        return self.base.nodes(kind).ids.find(node_id) if n is None else n
+        if n is not None:
+            return n
+        # The read's numbers never change, so a lookup is remembered: a request looks up hundreds of
+        # ids (explanations walk buyers and friends) and a binary search in numpy costs 4 us each.
+        memo = self._found[kind]
+        n = memo.get(node_id)
+        if n is None:
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            n = memo[node_id] = self.base.nodes(kind).ids.find(node_id)
+        return n
 
     def _numbers(self, kind: str, node_ids: list[str]) -> np.ndarray:
         """Numbers of many ids at once (-1: unknown): one binary search in C for all of them."""
@@ -160,10 +181,23 @@ class GraphIndex:
 
     def _ids(self, kind: str, numbers: np.ndarray) -> list[str]:
         table = self.base.nodes(kind).ids
-        if not len(numbers) or int(numbers.max()) < len(table):
-            return table.decode(numbers)
-        added, past = self._added_ids[kind], len(table)
-        return [table.id(n) if n < past else added[n - past] for n in numbers.tolist()]
+        if len(numbers) > ID_MEMO_ROWS:  # a long row: one decode in bulk beats a dict per id
+            if int(numbers.max()) < len(table):
+                return table.decode(numbers)
+            added, past = self._added_ids[kind], len(table)
+            return [table.id(n) if n < past else added[n - past] for n in numbers.tolist()]
+        # Short rows (a product's categories, a user's friends) come back often: decoded ids are
+        # remembered per number (the read's numbers never change; new nodes are numbered past them).
+        memo, added, past = self._decoded[kind], self._added_ids[kind], len(table)
+        out = []
+        for n in numbers.tolist():
+            found = memo.get(n)
+            if found is None:
+                if len(memo) >= MEMO_MAX:
+                    memo.clear()
+                found = memo[n] = table.id(n) if n < past else added[n - past]
+            out.append(found)
+        return out
 
     def _has(self, kind: str, n: int) -> bool:
         if n < 0:
@@ -179,7 +213,14 @@ class GraphIndex:
         if n < 0:
             return None
         names = self._names[kind]
-        return names[n] if n in names else self.base.nodes(kind).names.get(n)
+        if n in names:
+            return names[n]
+        memo = self._base_names[kind]
+        if n not in memo:
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            memo[n] = self.base.nodes(kind).names.get(n)
+        return memo[n]
 
     def _row(self, name: str, n: int) -> np.ndarray:
         live = self._rows[name].get(n)
@@ -236,6 +277,21 @@ class GraphIndex:
     def user_name(self, uid: str) -> str | None:
         return self._name("user", uid)
 
+    def named_users(self, users: Iterable[str]) -> set[str]:
+        """Those of ``users`` who have a non-empty name: one vectorised pass over the read's names
+        (explanations pick named users among a product's hundreds of buyers)."""
+        users = list(users)
+        numbers = self._numbers("user", users)
+        texts = self.base.nodes("user").names
+        inside = (numbers >= 0) & (numbers < len(texts.missing))
+        named = np.zeros(len(users), dtype=bool)
+        if inside.any():
+            at = numbers[inside]
+            named[inside] = ~texts.missing[at] & (texts.offsets[at + 1] > texts.offsets[at])
+        live = self._names["user"]
+        return {u for u, n, has in zip(users, numbers.tolist(), named.tolist())
+                if (bool(live[n]) if n in live else has)}
+
     def product_name(self, pid: str) -> str | None:
         return self._name("product", pid)
 
@@ -281,7 +337,19 @@ class GraphIndex:
         return tuple(self._ids("category", self._row("interests", n))) if n >= 0 else ()
 
     def product_categories(self, pid: str) -> tuple[str, ...]:
-        return tuple(sorted(self._set("product_categories", pid)))
+        n = self._number("product", pid)
+        if n < 0:
+            return ()
+        if n in self._rows["product_categories"]:  # changed live: never remembered
+            return tuple(sorted(set(self._ids("category", self._row("product_categories", n)))))
+        # Explanations ask for every bought and recommended product's categories on each request.
+        memo = self._categories
+        found = memo.get(n)
+        if found is None:
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            found = memo[n] = tuple(sorted(set(self._ids("category", self._row("product_categories", n)))))
+        return found
 
     def category_size(self, cid: str) -> int:
         """How many products the category holds."""

@@ -223,6 +223,7 @@ def check_same(index: GraphIndex, ref: Ref, rng: random.Random) -> None:
     assert index.user_ids() == sorted(ref.user_names)
     assert index.product_ids() == sorted(ref.product_names)
     assert index.category_ids() == sorted(ref.category_names)
+    assert index.named_users(users) == {u for u in users if ref.user_names.get(u)}
     for u in users:
         assert index.has_user(u) == (u in ref.user_names), u
         assert index.user_name(u) == ref.user_names.get(u), u
