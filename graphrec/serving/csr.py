@@ -89,6 +89,13 @@ def contains(row: np.ndarray, numbers: np.ndarray) -> np.ndarray:
         np.zeros(len(numbers), dtype=bool)
 
 
+def common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The numbers two sorted rows share, in order: the shorter row searched in the longer one
+    (``intersect1d`` sorts both together: 10x slower for a popular product's buyers)."""
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return short[contains(long, short)]
+
+
 def with_added(row: np.ndarray, numbers: np.ndarray) -> np.ndarray:
     return np.union1d(row, numbers).astype(np.int32)
 

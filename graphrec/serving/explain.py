@@ -174,13 +174,12 @@ class Explainer:
         idx = self.index
         named = {step["id"] for e in found for step in e.path[1:-1] if step.get("label") == schema.USER.label}
         for q in [q for q in ranked_q if q not in used_q][:CO_PURCHASE_TRIES]:
-            both = idx.co_buyers(q, pid) - {user_id}
-            if not both:
+            shopper, both = idx.co_buyer(q, pid, user_id, avoid=named)
+            if shopper is None:
                 continue
-            shopper = self._pick_user(both - named or both)
             used_q.add(q)
             text = (f"People who bought {idx.product_label(q)} also bought {idx.product_label(pid)}"
-                    f" ({len(both)} shopper{'s' if len(both) > 1 else ''} bought both)")
+                    f" ({both} shopper{'s' if both > 1 else ''} bought both)")
             path = _shared_purchase_path(user_id, q, shopper, pid)
             return Explanation("co_purchase", text, path)
         return None

@@ -35,7 +35,7 @@ import numpy as np
 from neo4j import Driver
 
 from graphrec import schema
-from graphrec.serving.csr import EMPTY, EMPTY_VALUES, contains, merged, with_added, without
+from graphrec.serving.csr import EMPTY, EMPTY_VALUES, common, contains, merged, with_added, without
 from graphrec.serving.graph_arrays import KINDS, RELATIONS, Builder, Changes, GraphArrays
 
 _USERS = f"""
@@ -278,19 +278,33 @@ class GraphIndex:
         return self._name("user", uid)
 
     def named_users(self, users: Iterable[str]) -> set[str]:
-        """Those of ``users`` who have a non-empty name: one vectorised pass over the read's names
-        (explanations pick named users among a product's hundreds of buyers)."""
+        """Those of ``users`` who have a non-empty name, in one vectorised pass."""
         users = list(users)
-        numbers = self._numbers("user", users)
+        named = self._named(self._numbers("user", users))
+        return {u for u, has in zip(users, named.tolist()) if has}
+
+    def _named(self, numbers: np.ndarray) -> np.ndarray:
+        """Which of these user numbers have a non-empty name (live names first)."""
         texts = self.base.nodes("user").names
         inside = (numbers >= 0) & (numbers < len(texts.missing))
-        named = np.zeros(len(users), dtype=bool)
+        named = np.zeros(len(numbers), dtype=bool)
         if inside.any():
             at = numbers[inside]
             named[inside] = ~texts.missing[at] & (texts.offsets[at + 1] > texts.offsets[at])
         live = self._names["user"]
-        return {u for u, n, has in zip(users, numbers.tolist(), named.tolist())
-                if (bool(live[n]) if n in live else has)}
+        if live:
+            for i in np.flatnonzero(np.isin(numbers, np.fromiter(live, dtype=np.int64, count=len(live)))).tolist():
+                named[i] = bool(live[int(numbers[i])])
+        return named
+
+    def _least_id(self, numbers: np.ndarray) -> str:
+        """The smallest id among these user numbers: the read's numbers are in id order, new ones not."""
+        past = len(self.base.nodes("user").ids)
+        read = numbers[numbers < past]
+        candidates = self._ids("user", numbers[numbers >= past])
+        if read.size:
+            candidates.append(self._ids("user", read.min(keepdims=True))[0])
+        return min(candidates)
 
     def product_name(self, pid: str) -> str | None:
         return self._name("product", pid)
@@ -370,8 +384,25 @@ class GraphIndex:
         a, b = self._number("product", pid), self._number("product", other)
         if a < 0 or b < 0:
             return set()
-        both = np.intersect1d(self._row("buyers", a), self._row("buyers", b), assume_unique=True)
+        both = common(self._row("buyers", a), self._row("buyers", b))
         return set(self._ids("user", both))
+
+    def co_buyer(self, pid: str, other: str, user: str, avoid: Iterable[str] = ()) -> tuple[str | None, int]:
+        """Users other than ``user`` who bought both products: how many, and the one to name (one
+        not in ``avoid`` if any, a named one if any, then the smallest id). In integer space: a
+        popular pair has thousands of co-buyers, and no id of theirs is decoded."""
+        a, b = self._number("product", pid), self._number("product", other)
+        if a < 0 or b < 0:
+            return None, 0
+        both = common(self._row("buyers", a), self._row("buyers", b))
+        both = both[both != self._number("user", user)]
+        if not both.size:
+            return None, 0
+        avoid = list(avoid)
+        pool = both[~np.isin(both, self._numbers("user", avoid))] if avoid else both
+        pool = pool if pool.size else both
+        named = pool[self._named(pool)]
+        return self._least_id(named if named.size else pool), int(both.size)
 
     def social(self, uid: str) -> frozenset[str]:
         """Everybody whose purchases count as a friend's: FRIEND (either way) and FOLLOWS targets."""

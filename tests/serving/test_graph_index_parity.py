@@ -246,6 +246,11 @@ def check_same(index: GraphIndex, ref: Ref, rng: random.Random) -> None:
         assert index.buyers_among(p, some) == set(some) & ref.buyers.get(p, set())
         other = rng.choice(sorted(products))
         assert index.co_buyers(p, other) == ref.buyers.get(p, set()) & ref.buyers.get(other, set())
+        me, avoid = rng.choice(sorted(users)), set(rng.sample(sorted(users), min(3, len(users))))
+        both = (ref.buyers.get(p, set()) & ref.buyers.get(other, set())) - {me}
+        pool = both - avoid or both
+        named = {u for u in pool if ref.user_names.get(u)}
+        assert index.co_buyer(p, other, me, avoid) == (min(named or pool) if both else None, len(both))
     for c in cats:
         assert index.has_category(c) == (c in ref.category_names), c
         assert index.category_name(c) == ref.category_names.get(c), c
