@@ -601,4 +601,22 @@ class GraphIndex:
                 (changes.users_arrived if now else changes.users_gone).add(uid)
         for uid in changes.users:
             new.versions[uid] = new.versions.get(uid, 0) + 1
+        new._inherit_memos(self, read.products)
         return new, changes
+
+    def _inherit_memos(self, old: "GraphIndex", changed_products: set[str]) -> None:
+        """Keep the remembered lookups of ``old`` that hold for this read too: without them every
+        reload (every few seconds while others write) would cost the next requests twice the CPU."""
+        same = {kind: np.array_equal(old.base.nodes(kind).ids.ids, self.base.nodes(kind).ids.ids) for kind in KINDS}
+        for kind in KINDS:
+            if not same[kind]:
+                continue
+            self._found[kind], self._decoded[kind] = old._found[kind], old._decoded[kind]  # same ids, same numbers
+            before, after = old.base.nodes(kind).names, self.base.nodes(kind).names
+            if all(np.array_equal(getattr(before, f), getattr(after, f)) for f in ("offsets", "data", "missing")):
+                self._base_names[kind] = old._base_names[kind]
+        if same["product"] and same["category"]:
+            memo = dict(old._categories)
+            for pid in changed_products:
+                memo.pop(self._number("product", pid), None)
+            self._categories = memo

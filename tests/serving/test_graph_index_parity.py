@@ -416,6 +416,27 @@ def test_users_named_lists_every_user_with_their_name():
     assert index.users_named() == sorted(ref.user_names.items())
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_lookups_remembered_by_an_index_carry_over_only_where_the_next_read_agrees(seed):
+    """A reload that adds no node keeps the served index's remembered lookups (ids, names, a
+    product's categories) except where the new read differs: a renamed user, a product whose
+    categories changed behind the service's back."""
+    rng = random.Random(300 + seed)
+    graph1 = random_graph(rng)
+    served = GraphIndex(build_arrays(graph1.run), loaded=True)
+    check_same(served, Ref.of(graph1), rng)  # every lookup remembered
+    graph2 = copy.deepcopy(graph1)
+    renamed = rng.choice(sorted(graph2.users))
+    graph2.users[renamed]["name"] = "Renamed behind the back"
+    for p in rng.sample(sorted(graph2.products), 3):
+        name, price, cats = graph2.products[p]
+        graph2.products[p] = (name, price, cats[1:] if len(cats) > 1 else [])
+    arrays1, arrays2 = build_arrays(graph1.run), build_arrays(graph2.run)
+    new, _ = served.successor(arrays2, compare(arrays1, arrays2))
+    assert new._found["user"] is served._found["user"]  # the ids agree: the memo carried over
+    check_same(new, Ref.of(graph2), rng)
+
+
 @pytest.mark.integration
 def test_purchase_times_leave_neo4j_as_the_driver_would_read_them(driver):
     """The index reads a DateTime as epoch seconds in Cypher (the driver's datetimes cost 30 us each):
