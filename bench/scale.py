@@ -84,16 +84,19 @@ def hold_back(shop: Path, base: Path, delta: Path, share: float = 0.1, seed: int
     return held.num_rows
 
 
+def proc_gb(pid: int, field: str) -> float:
+    """A memory field of a running process's /proc status (VmRSS: now, VmHWM: peak) in GB."""
+    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith(f"{field}:"))
+    return int(line.split()[1]) / 1e6
+
+
 def neo4j_peak_gb(home: Path) -> float | None:
     """Peak RSS of the local Neo4j of ``home`` (VmHWM), while it runs."""
     for pid_file in home.rglob("*.pid"):
         try:
-            status = Path(f"/proc/{int(pid_file.read_text().split()[0])}/status").read_text()
-        except (OSError, ValueError):
+            return proc_gb(int(pid_file.read_text().split()[0]), "VmHWM")
+        except (OSError, ValueError, StopIteration):
             continue
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1e6
     return None
 
 
@@ -114,18 +117,14 @@ def serve(model: Path, env: dict[str, str], args: argparse.Namespace, size: Size
                 pass
             time.sleep(0.2)
         started = time.perf_counter() - t0
-        rss = int(next(line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
-                       if line.startswith("VmRSS:")).split()[1]) / 1e6
-        size.stages["serve start"] = Stage(started, rss, "RSS after start")
+        size.stages["serve start"] = Stage(started, proc_gb(proc.pid, "VmRSS"), "RSS after start")
         if "serve p99" in args.stages:
             out = work / "api.json"
             seconds, _, _ = run([sys.executable, str(REPO / "bench/api.py"), "--model", str(model), "--url",
                                  f"http://127.0.0.1:{port}", "--rate", str(args.rate), "--duration",
                                  str(args.duration), "--only", "recommendations", "--json", str(out)], env)
             result = json.loads(out.read_text())[0]
-            peak = int(next(line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
-                            if line.startswith("VmHWM:")).split()[1]) / 1e6
-            size.stages["serve p99"] = Stage(result["total p99"] / 1000, peak,
+            size.stages["serve p99"] = Stage(result["total p99"] / 1000, proc_gb(proc.pid, "VmHWM"),
                                              f"p99 {result['total p99']:.1f} ms at {args.rate:g}/s, "
                                              f"{result['errors']} errors; peak = service")
     finally:

@@ -124,6 +124,19 @@ def _ts(value: float) -> float | None:
 
 # Remembered lookups per kind of node before the memo starts afresh (about 100 bytes each).
 MEMO_MAX = 2_000_000
+
+
+def _remember(memo: dict, key: Any, compute: Callable[[], Any]) -> Any:
+    """``memo[key]``, computed once; a full memo starts afresh (it only ever holds what requests touched)."""
+    found = memo.get(key, _UNSEEN)
+    if found is _UNSEEN:
+        if len(memo) >= MEMO_MAX:
+            memo.clear()
+        found = memo[key] = compute()
+    return found
+
+
+_UNSEEN = object()
 # Rows up to this long are decoded through the memo, longer ones in bulk.
 ID_MEMO_ROWS = 64
 
@@ -167,13 +180,7 @@ class GraphIndex:
             return n
         # The read's numbers never change, so a lookup is remembered: a request looks up hundreds of
         # ids (explanations walk buyers and friends) and a binary search in numpy costs 4 us each.
-        memo = self._found[kind]
-        n = memo.get(node_id)
-        if n is None:
-            if len(memo) >= MEMO_MAX:
-                memo.clear()
-            n = memo[node_id] = self.base.nodes(kind).ids.find(node_id)
-        return n
+        return _remember(self._found[kind], node_id, lambda: self.base.nodes(kind).ids.find(node_id))
 
     def _numbers(self, kind: str, node_ids: list[str]) -> np.ndarray:
         """Numbers of many ids at once (-1: unknown): one binary search in C for all of them."""
@@ -193,15 +200,7 @@ class GraphIndex:
         # Short rows (a product's categories, a user's friends) come back often: decoded ids are
         # remembered per number (the read's numbers never change; new nodes are numbered past them).
         memo, added, past = self._decoded[kind], self._added_ids[kind], len(table)
-        out = []
-        for n in numbers.tolist():
-            found = memo.get(n)
-            if found is None:
-                if len(memo) >= MEMO_MAX:
-                    memo.clear()
-                found = memo[n] = table.id(n) if n < past else added[n - past]
-            out.append(found)
-        return out
+        return [_remember(memo, n, lambda n=n: table.id(n) if n < past else added[n - past]) for n in numbers.tolist()]
 
     def _has(self, kind: str, n: int) -> bool:
         if n < 0:
@@ -219,12 +218,7 @@ class GraphIndex:
         names = self._names[kind]
         if n in names:
             return names[n]
-        memo = self._base_names[kind]
-        if n not in memo:
-            if len(memo) >= MEMO_MAX:
-                memo.clear()
-            memo[n] = self.base.nodes(kind).names.get(n)
-        return memo[n]
+        return _remember(self._base_names[kind], n, lambda: self.base.nodes(kind).names.get(n))
 
     def _row(self, name: str, n: int) -> np.ndarray:
         live = self._rows[name].get(n)
@@ -358,16 +352,12 @@ class GraphIndex:
         n = self._number("product", pid)
         if n < 0:
             return ()
-        if n in self._rows["product_categories"]:  # changed live: never remembered
+        def categories() -> tuple[str, ...]:
             return tuple(sorted(set(self._ids("category", self._row("product_categories", n)))))
+        if n in self._rows["product_categories"]:  # changed live: never remembered
+            return categories()
         # Explanations ask for every bought and recommended product's categories on each request.
-        memo = self._categories
-        found = memo.get(n)
-        if found is None:
-            if len(memo) >= MEMO_MAX:
-                memo.clear()
-            found = memo[n] = tuple(sorted(set(self._ids("category", self._row("product_categories", n)))))
-        return found
+        return _remember(self._categories, n, categories)
 
     def category_size(self, cid: str) -> int:
         """How many products the category holds."""
@@ -383,22 +373,20 @@ class GraphIndex:
         hits = contains(self._row("buyers", n), self._numbers("user", users))
         return {u for u, hit in zip(users, hits.tolist()) if hit}
 
+    def _common_buyers(self, pid: str, other: str) -> np.ndarray:
+        """Numbers of the users who bought both products."""
+        a, b = self._number("product", pid), self._number("product", other)
+        return common(self._row("buyers", a), self._row("buyers", b)) if a >= 0 and b >= 0 else EMPTY
+
     def co_buyers(self, pid: str, other: str) -> set[str]:
         """Users who bought both products."""
-        a, b = self._number("product", pid), self._number("product", other)
-        if a < 0 or b < 0:
-            return set()
-        both = common(self._row("buyers", a), self._row("buyers", b))
-        return set(self._ids("user", both))
+        return set(self._ids("user", self._common_buyers(pid, other)))
 
     def co_buyer(self, pid: str, other: str, user: str, avoid: Iterable[str] = ()) -> tuple[str | None, int]:
         """Users other than ``user`` who bought both products: how many, and the one to name (one
         not in ``avoid`` if any, a named one if any, then the smallest id). In integer space: a
         popular pair has thousands of co-buyers, and no id of theirs is decoded."""
-        a, b = self._number("product", pid), self._number("product", other)
-        if a < 0 or b < 0:
-            return None, 0
-        both = common(self._row("buyers", a), self._row("buyers", b))
+        both = self._common_buyers(pid, other)
         both = both[both != self._number("user", user)]
         if not both.size:
             return None, 0
