@@ -34,8 +34,16 @@ from graphrec.serving.recommender import Recommender
 MAX_EXPLANATIONS = 3
 # Purchases of the user tried, most similar first, when looking for a co-purchase.
 CO_PURCHASE_TRIES = 10
-# "Similar users" are the user's nearest neighbours by model vector, computed once per request.
+# "Similar users" are the user's nearest neighbours by model vector: the nearest SIMILAR_USERS, or
+# the nearest SIMILAR_SHARE of all users where that is more (at a million users the nearest hundred
+# are one in ten thousand). Scoring every user per request is O(users): 25 ms of a request at a
+# million users. So the request scores a fixed sample of users once, which gives the similarity a
+# neighbour must reach (exact where the sample is everyone), and then only the buyers of the
+# product being explained, at most BUYERS_SCORED of them (the first by id: deterministic).
 SIMILAR_USERS = 100
+SIMILAR_SHARE = 0.01
+SIMILARITY_SAMPLE = 4096
+BUYERS_SCORED = 500
 # Buyers of a rarely bought product whose friends are searched for a shared purchase.
 BUYERS_TRIED = 20
 
@@ -113,7 +121,7 @@ class Explainer:
                 by_category.setdefault(c, []).append(q)
         # Purchases the model has no row for (bought after training) rank last, by id.
         unscored = [q for q in bought if q not in self.rec.product_rows]
-        similar = functools.cache(lambda: self._similar_users(user_id, user_vector))  # most lists never need it
+        bar = functools.cache(lambda: self._neighbour_bar(user_id, user_vector))  # most lists never need it
 
         out: list[list[Explanation]] = []
         for j, pid in enumerate(product_ids):
@@ -129,7 +137,7 @@ class Explainer:
                 if make in (self._friend_of_friend, self._friend_of_buyer, self._category) and found:
                     continue  # fallbacks, only for items nothing better explains
                 exp = make(user_id, pid, social=social, ranked_q=ranked_q, by_category=by_category,
-                           used_q=used_q, similar=similar, found=found)
+                           used_q=used_q, bar=bar, user_vector=user_vector, found=found)
                 if exp is not None:
                     found.append(exp)
             out.append(found)
@@ -184,26 +192,38 @@ class Explainer:
             return Explanation("co_purchase", text, path)
         return None
 
-    def _similar_users(self, user_id: str, user_vector: np.ndarray | None) -> dict[str, float]:
-        """The trained users whose vectors score highest against this user's, with the score."""
-        art = self.rec.artifact
+    def _neighbour_bar(self, user_id: str, user_vector: np.ndarray | None) -> float | None:
+        """The similarity a user's nearest neighbour reaches (see SIMILAR_USERS); None: no neighbours
+        (no vector, or nothing bought that a path could go through)."""
         if user_vector is None or not self.index.bought(user_id):
-            return {}
-        sims = art.user_emb @ user_vector
-        n = min(SIMILAR_USERS + 1, len(sims))
-        top = np.argpartition(-sims, n - 1)[:n]
-        return {art.user_ids[i]: float(sims[i]) for i in top.tolist() if art.user_ids[i] != user_id}
+            return None
+        art = self.rec.artifact
+        n_users = len(art.user_ids)
+        rows = self.rec.user_sample(SIMILARITY_SAMPLE)
+        own = art.user_index.get(user_id)
+        sims = art.user_emb[rows[rows != own] if own is not None else rows] @ user_vector
+        if not len(sims):
+            return None
+        nearest = max(SIMILAR_USERS, SIMILAR_SHARE * n_users)  # out of every user
+        rank = min(len(sims), max(1, round(nearest * len(sims) / max(1, n_users - (own is not None)))))
+        return float(np.partition(sims, len(sims) - rank)[len(sims) - rank])
 
-    def _similar_user(self, user_id: str, pid: str, *, similar: Callable[[], dict[str, float]],
+    def _similar_user(self, user_id: str, pid: str, *, bar: Callable[[], float | None], user_vector: np.ndarray | None,
                       ranked_q: list[str], found: list[Explanation], **_: Any) -> Explanation | None:
-        idx = self.index
-        sims = similar()
-        candidates = idx.buyers_among(pid, sims)
-        if not candidates:
+        idx, art = self.index, self.rec.artifact
+        threshold = bar()
+        if threshold is None:
             return None
         named = {step["id"] for e in found for step in e.path if step.get("label") == schema.USER.label}
+        buyers = [u for u in idx.first_buyers(pid, BUYERS_SCORED) if u != user_id and u not in named]
+        rows = [(u, art.user_index.get(u)) for u in buyers]
+        rows = [(u, r) for u, r in rows if r is not None]
+        if not rows:
+            return None
+        sims = art.user_emb[[r for _, r in rows]] @ user_vector
+        close = sorted((-s, u) for (u, _), s in zip(rows, sims.tolist()) if s >= threshold)
         mine = set(ranked_q)  # the purchases this request read: a live write may add one meanwhile
-        for other in sorted(candidates - named, key=lambda u: (-sims[u], u)):
+        for _, other in close:
             shared = mine & idx.bought(other).keys()  # set intersection in C, then order
             if not shared:
                 continue

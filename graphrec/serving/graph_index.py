@@ -330,6 +330,12 @@ class GraphIndex:
     def buyers(self, pid: str) -> frozenset[str]:
         return self._set("buyers", pid)
 
+    def first_buyers(self, pid: str, limit: int) -> list[str]:
+        """At most ``limit`` of the product's buyers, the first by number (by id; users created live
+        come after the read's): a bounded, deterministic share of a popular product's buyers."""
+        n = self._number("product", pid)
+        return self._ids("user", self._row("buyers", n)[:limit]) if n >= 0 else []
+
     def touched(self, uid: str) -> frozenset[str]:
         """VIEWED / RATED products: evidence for fold-in, never excluded from recommendations."""
         return self._set("touched", uid)
