@@ -1,12 +1,13 @@
 """The whole pipeline at growing shop sizes: seconds and peak memory of every stage (a benchmark).
 
     .venv/bin/python bench/scale.py [--users 10000,100000,1000000] [--stages generate,...,serve]
-                                    [--train-minutes 10] [--rate 200] [--duration 20] [--work DIR]
+                                    [--train-minutes 10] [--train-args "--model social"] [--rate 200]
+                                    [--duration 20] [--work DIR]
 
 For each size: ``graphrec generate`` a shop, hold 10% of its purchases back, bulk load the rest
 into a Neo4j of its own (``graphrec load --bulk``: validation, the importer, restart), load the
 held-back 10% online (``graphrec load``: the incremental UNWIND path), ``graphrec export``,
-``graphrec train`` (defaults for the size, ``--max-minutes``), ``graphrec evaluate``, start
+``graphrec train`` (defaults for the size, ``--max-minutes``, and any ``--train-args``), ``graphrec evaluate``, start
 ``graphrec serve`` (until /health answers) and measure explained recommendations at ``--rate``
 with ``bench/api.py`` (open loop). Every stage runs as its own process: its peak RSS is its own
 (``wait4``), Neo4j's is printed apart. A table per size, then each stage's growth factor per 10x
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -167,7 +169,7 @@ def one_size(users: int, args: argparse.Namespace, root: Path) -> Size:
         if "train" in want:
             out = json.loads(stage("train", [GRAPHREC, "train", "--snapshot", str(work / "snapshot"), "--out",
                                              str(work / "model"), "--max-minutes", str(args.train_minutes),
-                                             "--format", "json", "--no-progress"]))
+                                             "--format", "json", "--no-progress", *shlex.split(args.train_args)]))
             size.stages["train"].note = (f"{out['epochs_run']} epochs ({out['seconds_per_epoch']:.1f} s each), "
                                          f"{out['propagation']} propagation")
         if "evaluate" in want:
@@ -215,6 +217,7 @@ def main() -> None:
     parser.add_argument("--users", default="10000,100000", help="shop sizes, comma separated")
     parser.add_argument("--stages", default=",".join(STAGES), help="stages to run, comma separated")
     parser.add_argument("--train-minutes", type=float, default=10.0)
+    parser.add_argument("--train-args", default="", help="more `graphrec train` flags, e.g. \"--model social --layers 1\"")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--work", type=Path, help="keep shops, homes and models here (default: a temporary dir)")

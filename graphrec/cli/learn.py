@@ -93,6 +93,8 @@ class TrainProgress:
     the epoch, loss, validation metric, the patience count and an ETA range from the stopping rule
     (:func:`graphrec.learn.train.outlook`). On a terminal it is one line rewritten every epoch; elsewhere
     (logs, CI, ``| tee``) a plain line every ``every_s`` seconds, the first epoch's and the last.
+    Within an epoch (:meth:`step`), a line every ``every_s`` seconds says how far the epoch is: at a
+    million users one takes many minutes, and silence that long reads as a hang.
     """
 
     def __init__(self, label: str, config: TrainConfig, has_valid: bool, live: bool, every_s: float = 10.0,
@@ -105,6 +107,7 @@ class TrainProgress:
         self.by_epoch: dict[int, float] = {}  # validation value per validated epoch
         self.open_line = False
         self.first: tuple[int, float] | None = None  # (epoch, time) of the first report
+        self.epoch_began: tuple[int, float] | None = None  # (epoch, time its first step ended)
 
     def announce(self, what: str) -> None:
         c = self.config
@@ -133,6 +136,20 @@ class TrainProgress:
             return
         self.last_line = now
         self._emit(self.describe(record, ahead, wall), final=ahead.done or not self.live)
+
+    def step(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        """After a step: a line on the epoch's progress, at most every ``every_s`` seconds."""
+        now = time.monotonic()
+        if self.epoch_began is None or self.epoch_began[0] != epoch:
+            self.epoch_began = (epoch, now)
+            return
+        if step == steps or now - self.last_line < self.every_s:
+            return  # the epoch's own report follows at once
+        self.last_line = now
+        pace = (now - self.epoch_began[1]) / (step - 1)  # from the end of the epoch's first step
+        self._emit(f"{self.label}: epoch {epoch}, step {step:,}/{steps:,}, loss {loss:.4f}, the epoch ends in "
+                   f"about {duration(pace * (steps - step))}, {duration(now - self.start)} elapsed",
+                   final=not self.live)
 
     def describe(self, record: dict[str, float], ahead: "Outlook", wall: float) -> str:  # noqa: F821
         c = self.config
@@ -258,7 +275,7 @@ def train(
 
     try:
         with process_group(ddp, Trainer, data, config):  # this process is rank 0 (a no-op for --ddp 1)
-            result = Trainer(data, config).fit(reporter)
+            result = Trainer(data, config).fit(reporter, reporter.step if reporter is not None else None)
     finally:
         if reporter is not None:
             reporter.close()

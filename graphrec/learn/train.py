@@ -202,7 +202,10 @@ class Trainer:
         return evaluate_scores(embedding_scorer(users, items), self.known, self.valid,
                                self.data.num_items, ks=(20,))
 
-    def fit(self, on_epoch: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+    def fit(self, on_epoch: Callable[[dict[str, float]], None] | None = None,
+            on_step: Callable[[int, int, int, float], None] | None = None) -> TrainResult:
+        """Train to the stopping rule. ``on_epoch(record)`` after each epoch; ``on_step(epoch, step,
+        steps_per_epoch, loss)`` after each step (at a million users an epoch takes many minutes)."""
         c = self.config
         g = torch.Generator().manual_seed(c.seed)
         params = list(self.model.parameters()) + ([self.item_bias] if c.item_bias else [])
@@ -250,6 +253,8 @@ class Trainer:
                 optimizer.step()
                 done_steps += 1
                 total += float(loss.detach())
+                if on_step is not None:
+                    on_step(epoch, step + 1, steps_per_epoch, float(loss.detach()))
             train_time = self._agree(train_time + time.perf_counter() - t0)
             epochs_run = epoch
             record = {"epoch": epoch, "loss": total / steps_per_epoch, "train_s": train_time}

@@ -107,3 +107,38 @@ def test_format_option_is_documented(args):
 
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "--format" in result.output
+
+
+def test_progress_within_a_long_epoch_says_how_far_it_is(monkeypatch):
+    """At a million users an epoch takes many minutes: steps report too, at most every every_s."""
+    import graphrec.cli.learn as learn_cli
+
+    clock = iter(float(t) for t in range(0, 10_000, 5))  # every call to the clock: 5 s later
+    monkeypatch.setattr(learn_cli.time, "monotonic", lambda: next(clock))
+    out = io.StringIO()
+    progress = TrainProgress("train", TrainConfig(epochs=3, patience=10), has_valid=False, live=False,
+                             every_s=12, stream=out)
+    for step in range(1, 11):
+        progress.step(1, step, 10, 0.25)
+    lines = out.getvalue().splitlines()
+    # Steps 2..9 come 5 s apart: a line at most every 12 s, none for the first and last step.
+    assert len(lines) == 3, lines
+    # The pace is measured from the end of the first step: 5 s a step, 8 steps left at step 2.
+    assert lines[0] == "train: epoch 1, step 2/10, loss 0.2500, the epoch ends in about 0:40, 0:10 elapsed"
+    assert [line.split(",")[1] for line in lines] == [" step 2/10", " step 5/10", " step 8/10"]
+    assert all("step 10/10" not in line for line in lines)
+
+
+def test_fit_reports_every_step():
+    import torch
+
+    from graphrec.learn.interactions import Interactions
+    from graphrec.learn.train import Trainer
+
+    g = torch.Generator().manual_seed(0)
+    pairs = torch.stack([torch.randint(0, 30, (300,), generator=g), torch.randint(0, 20, (300,), generator=g)])
+    data = Interactions(30, 20, pairs, pairs[:, :0], pairs[:, :0])
+    seen: list[tuple[int, int, int]] = []
+    Trainer(data, TrainConfig(epochs=2, batch_size=128, dim=8, layers=1, negatives=8)).fit(
+        on_step=lambda epoch, step, steps, loss: seen.append((epoch, step, steps)))
+    assert seen == [(e, s, 3) for e in (1, 2) for s in (1, 2, 3)]
