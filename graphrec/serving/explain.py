@@ -13,7 +13,8 @@ Kinds, most informative first; an item gets up to three, the first ones that exi
 * ``co_purchase``     you -BOUGHT-> q <-BOUGHT- shopper -BOUGHT-> product  (q: your purchase most
                       similar to the product; "people who bought q also bought this")
 * ``similar_user``    same shape, through a buyer of the product among your nearest neighbours by
-                      model vector (the closest one who shares a purchase with you)
+                      model vector (the closest one who shares a purchase with you; see
+                      SIMILAR_USERS for "nearest" and how it is computed in O(buyers))
 * ``friend_of_friend`` you -FRIEND- friend -FRIEND- their friend -BOUGHT-> product (cold users)
 * ``friend_of_buyer`` you -BOUGHT-> q <-BOUGHT- someone -FRIEND- buyer -BOUGHT-> product (rare products)
 * ``category``        product -IN_CATEGORY-> category (a category you chose, else its most specific)
