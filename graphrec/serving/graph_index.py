@@ -27,6 +27,7 @@ every user whose evidence differs (:meth:`GraphIndex.successor`), then is publis
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
@@ -126,6 +127,33 @@ def _ts(value: float) -> float | None:
 MEMO_MAX = 2_000_000
 
 
+class UserTexts:
+    """One text per user of a read (their ids, or their names), joined by NUL, which no id or name
+    the store takes contains: a regular expression scans them all in C, and a match's position
+    tells whose text it is in."""
+
+    def __init__(self, texts: list[str], ids: list[str]) -> None:
+        self.text = "\0" + "\0".join(texts) + "\0"
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
+        self.starts = np.concatenate([[1], 1 + np.cumsum(lengths)])  # where each text begins
+        self.texts, self.ids = texts, ids
+
+    def matching(self, pattern: re.Pattern, limit: int, keep: Callable[[int], bool]) -> list[str]:
+        """Ids of the first ``limit`` users, by number (id order), with a match that ``keep`` keeps."""
+        found: list[str] = []
+        last = -1
+        for m in pattern.finditer(self.text):
+            n = int(np.searchsorted(self.starts, m.start(), side="right")) - 1
+            if n == last or n >= len(self.texts) or m.end() >= self.starts[n + 1]:
+                continue  # the same user again, or a match across a separator
+            last = n
+            if keep(n):
+                found.append(self.ids[n])
+                if len(found) >= limit:
+                    break
+        return found
+
+
 def _remember(memo: dict, key: Any, compute: Callable[[], Any]) -> Any:
     """``memo[key]``, computed once; a full memo starts afresh (it only ever holds what requests touched)."""
     found = memo.get(key, _UNSEEN)
@@ -168,6 +196,7 @@ class GraphIndex:
         self._base_names: dict[str, dict[int, str | None]] = {kind: {} for kind in KINDS}
         self._decoded: dict[str, dict[int, str]] = {kind: {} for kind in KINDS}
         self._categories: dict[int, tuple[str, ...]] = {}
+        self._user_texts: tuple[UserTexts, UserTexts] | None = None  # the read's ids and names, for search
 
     @classmethod
     def load(cls, driver: Driver, database: str = "neo4j") -> "GraphIndex":
@@ -412,12 +441,44 @@ class GraphIndex:
         out = na >= 0 and nb >= 0 and bool(contains(self._row("friend_out", na), np.array([nb]))[0])
         return "out" if out else "in"
 
-    def users_named(self) -> list[tuple[str, str | None]]:
-        """Every user with their name, by id (names decoded in one pass, for searches)."""
-        nodes = self._nodes("user")
-        live = dict(self._names["user"])
-        base = self.base.users.names.values([n for _, n in nodes if n not in live])
-        return [(uid, live[n] if n in live else next(base)) for uid, n in nodes]
+    def search_users(self, q: str, limit: int) -> list[str]:
+        """At most ``limit`` users for a search box: the exact id first, then ids starting with ``q``,
+        then names containing it (case-insensitive), each group in id order. The read's ids and
+        names are each one text scanned in C, stopped once enough users are found; users created
+        or renamed live are checked apart (few)."""
+        q = q.strip()
+        if not q:
+            return []
+        exact = [q] if self.has_user(q) else []
+        starts = re.compile("(?<=\0)" + re.escape(q), re.IGNORECASE)  # at the start of an id
+        contains = re.compile(re.escape(q), re.IGNORECASE)
+        ids, names = self._searchable()
+        renamed = self._names["user"]  # number -> name, for users created or renamed live
+
+        def id_matches(uid: str) -> bool:
+            return contains.match(uid) is not None
+
+        prefix = ids.matching(starts, limit + 1, lambda n: self._has("user", n))
+        prefix += [u for u, n in self._added["user"].items() if self._has("user", n) and id_matches(u)]
+        prefix = sorted(set(prefix) - set(exact))[:limit]
+        taken = {*exact, *prefix}
+        named = names.matching(contains, limit + len(taken), lambda n: self._has("user", n) and n not in renamed
+                               and not id_matches(ids.texts[n]))
+        for n, name in renamed.items():
+            if name and self._has("user", n) and contains.search(name):
+                uid = self._ids("user", np.array([n]))[0]
+                if not id_matches(uid):
+                    named.append(uid)
+        named = sorted(set(named) - taken)
+        return (exact + prefix + named)[:limit]
+
+    def _searchable(self) -> tuple["UserTexts", "UserTexts"]:
+        if self._user_texts is None:
+            users = self.base.users
+            numbers = np.arange(len(users.ids))
+            ids = users.ids.decode(numbers)
+            self._user_texts = (UserTexts(ids, ids), UserTexts([n or "" for n in users.names.values(numbers)], ids))
+        return self._user_texts
 
     def user_label(self, uid: str) -> str:
         name = self.user_name(uid)
@@ -609,6 +670,8 @@ class GraphIndex:
             before, after = old.base.nodes(kind).names, self.base.nodes(kind).names
             if all(np.array_equal(getattr(before, f), getattr(after, f)) for f in ("offsets", "data", "missing")):
                 self._base_names[kind] = old._base_names[kind]
+                if kind == "user":
+                    self._user_texts = old._user_texts
         if same["product"] and same["category"]:
             memo = dict(old._categories)
             for pid in changed_products:

@@ -14,7 +14,7 @@ import pytest
 from graphrec import schema
 from graphrec.serving import graph_index as gi
 from graphrec.serving import transfer
-from graphrec.serving.graph_arrays import compare
+from graphrec.serving.graph_arrays import Changes, compare
 from graphrec.serving.graph_index import GraphIndex, build_arrays, epoch_seconds
 from graphrec.serving.reader import Update
 
@@ -408,12 +408,38 @@ def test_memory_per_relationship_stays_under_32_bytes():
     assert 12 < per_rel <= 32, per_rel
 
 
-def test_users_named_lists_every_user_with_their_name():
-    rng = random.Random(5)
-    graph = random_graph(rng)
+def _search_by_scan(names: dict, q: str, limit: int) -> list[str]:
+    """The search box's rule, one user at a time (what the index's text scan must equal)."""
+    q = q.strip()
+    wanted = q.casefold()
+    exact = [u for u in names if u == q]
+    prefix = sorted(u for u in names if u != q and u.casefold().startswith(wanted))
+    named = sorted(u for u, name in names.items() if u != q and not u.casefold().startswith(wanted)
+                   and name and wanted in name.casefold())
+    return (exact + prefix + named)[:limit]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_user_search_equals_a_scan_of_every_user_after_live_writes_and_a_reload(seed):
+    rng = random.Random(seed)
+    graph = random_graph(rng, users=120)
     index, ref = GraphIndex(build_arrays(graph.run), loaded=True), Ref.of(graph)
-    apply(live_writes(rng, 40, list(graph.users), list(graph.products), "n"), index, ref)
-    assert index.users_named() == sorted(ref.user_names.items())
+    queries = ["u1", "U", "user-0001", "ü", "name", "NAME U", "zoë", "live", "renamed", "e", "x", " u 3 ", "gone-user"]
+    for q in queries:  # before and after live writes (new users, renames, removals)
+        for limit in (1, 5, 100):
+            assert index.search_users(q, limit) == _search_by_scan(ref.user_names, q, limit), (q, limit)
+    apply(live_writes(rng, 60, list(graph.users), list(graph.products), "n"), index, ref)
+    for q in queries:
+        for limit in (1, 5, 100):
+            assert index.search_users(q, limit) == _search_by_scan(ref.user_names, q, limit), (q, limit)
+    assert index.search_users("   ", 5) == []
+    # A reload whose users and names are unchanged keeps the scanned texts; a rename drops them.
+    same, _ = index.successor(build_arrays(graph.run), Changes(set(), set(), set(), set()))
+    assert same._user_texts is index._user_texts
+    renamed = next(iter(graph.users))
+    graph.users[renamed]["name"] = "Someone Else"
+    other, _ = index.successor(build_arrays(graph.run), Changes(set(), set(), set(), set()))
+    assert other._user_texts is None and other.search_users("someone else", 5)[:1] == [renamed]
 
 
 @pytest.mark.parametrize("seed", range(4))
