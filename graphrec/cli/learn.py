@@ -383,6 +383,9 @@ def evaluate(
                                                 "(popular, itemknn, mf_bpr, gds_fastrp: FastRP in Neo4j, needs the graph "
                                                 "loaded; empty for none).")] = "popular,itemknn,mf_bpr",
     plot: Annotated[Optional[Path], typer.Option(help="Also draw Recall@K / NDCG@K curves to this PNG.")] = None,
+    users: Annotated[Optional[int], typer.Option(
+        "--users", min=1, help="Rank for a random sample of this many test users (seeded by --seed; the report "
+                               "says so): full ranking costs users x products. Default: every test user.")] = None,
     split: SplitOpt = Split.auto,
     seed: SeedOpt = 2024,
     progress: ProgressOpt = None,
@@ -428,7 +431,8 @@ def evaluate(
     # The plot's cut-offs are computed in the same pass (MF-BPR trains once).
     all_ks = tuple(sorted(set(ks) | set(PLOT_KS))) if plot is not None else ks
     try:
-        full = run_evaluation(artifact, data, all_ks, names, seed=seed, progress=say, on_epoch=mf_progress)
+        full = run_evaluation(artifact, data, all_ks, names, seed=seed, progress=say, on_epoch=mf_progress,
+                              max_users=users)
     except (GdsBaselineError, StoreUnavailable) as err:  # gds_fastrp: no Neo4j or GDS, or not the snapshot's graph
         fail(f"baseline gds_fastrp: {err}")
     finally:
@@ -448,7 +452,9 @@ def evaluate(
     if not wants_table(fmt):
         print_json(report)
         return
-    typer.echo(f"{report['model']} on snapshot {report['snapshot_id']}: {report['n_test_users']:,} test users "
+    sample = report.get("test_users_sampled")
+    of = f" (a random sample of {sample['of']:,}, seed {sample['seed']})" if sample else ""
+    typer.echo(f"{report['model']} on snapshot {report['snapshot_id']}: {report['n_test_users']:,} test users{of} "
                f"(every metric: --format json)\n")
     typer.echo(evaluation_table(report, ks))
     typer.echo(f"\n{_fold_in_line(report.get('coldstart', {}))}")

@@ -33,7 +33,7 @@ from graphrec.coldstart import category_means, fold_in_product, fold_in_user
 from graphrec.learn.coldstart_validation import Neighbours
 from graphrec.learn.interactions import Interactions
 from graphrec.learn.lift import score_users
-from graphrec.learn.ranking import ScoreFn, UserItems
+from graphrec.learn.ranking import ScoreFn, UserItems, sample_test_users
 
 COLD_USER_MAX = 5
 ZERO_SAMPLE = 300
@@ -70,10 +70,14 @@ class EvalContext:
     neighbours: Neighbours  # friends, follows and followers apart: the fold-in weighs them apart
 
     @classmethod
-    def build(cls, data: Interactions, zero_sample: int = ZERO_SAMPLE, seed: int = 2024) -> "EvalContext":
+    def build(cls, data: Interactions, zero_sample: int = ZERO_SAMPLE, seed: int = 2024,
+              max_users: int | None = None) -> "EvalContext":
+        """``max_users``: rank for a uniform random sample of this many test users (seeded) when
+        there are more; every slice is then taken within the sample."""
         known_pairs = torch.cat([data.train, data.valid], 1)
         known = UserItems.from_pairs(known_pairs[0], known_pairs[1], data.num_users)
-        test = UserItems.from_pairs(data.test[0], data.test[1], data.num_users)
+        test_pairs = sample_test_users(data.test, data.num_users, max_users, seed)
+        test = UserItems.from_pairs(test_pairs[0], test_pairs[1], data.num_users)
         test_users = torch.nonzero(test.counts > 0).flatten()
         cold_users = test_users[known.counts[test_users] <= COLD_USER_MAX]
         neighbours = Neighbours.of(data)
@@ -83,8 +87,8 @@ class EvalContext:
         pick = torch.randperm(with_friends.numel(), generator=g)[:zero_sample]
         zero_users = with_friends[pick].sort().values
         cold_items = torch.bincount(known_pairs[1], minlength=data.num_items) == 0
-        mask = cold_items[data.test[1]]
-        cold_test = UserItems.from_pairs(data.test[0, mask], data.test[1, mask], data.num_users)
+        mask = cold_items[test_pairs[1]]
+        cold_test = UserItems.from_pairs(test_pairs[0, mask], test_pairs[1, mask], data.num_users)
         return cls(data, known, test, test_users, cold_users, zero_users, friends, cold_items, cold_test,
                    neighbours)
 

@@ -123,3 +123,17 @@ def embedding_scorer(user_emb: Tensor | np.ndarray, item_emb: Tensor | np.ndarra
     u = torch.as_tensor(user_emb)
     i = torch.as_tensor(item_emb)
     return lambda rows: u[rows] @ i.T
+
+
+def sample_test_users(test: Tensor, num_users: int, max_users: int | None, seed: int) -> Tensor:
+    """The test pairs of a uniform random sample of ``max_users`` of the test users (all of them when
+    there are no more, or ``max_users`` is None). Full ranking costs products x users: at a
+    million users and 100k products, 6.4 TFLOP a model; a 100k-user sample puts Recall@20 within
+    about +-0.003 (95%) at a tenth of that."""
+    users = torch.unique(test[0])
+    if max_users is None or users.numel() <= max_users:
+        return test
+    g = torch.Generator().manual_seed(seed)
+    keep = torch.zeros(num_users, dtype=torch.bool)
+    keep[users[torch.randperm(users.numel(), generator=g)[:max_users]]] = True
+    return test[:, keep[test[0]]]

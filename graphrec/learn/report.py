@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 
 from graphrec.artifact import Artifact
 from graphrec.coldstart import DEFAULT_WEIGHTS
@@ -43,7 +44,8 @@ LIFT_METHOD = {
 def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20),
              baselines: Sequence[str] = DEFAULT_BASELINES, zero_sample: int = ZERO_SAMPLE,
              seed: int = 2024, progress: Callable[[str], None] | None = None,
-             on_epoch: Callable[[dict[str, float]], None] | None = None) -> dict[str, Any]:
+             on_epoch: Callable[[dict[str, float]], None] | None = None,
+             max_users: int | None = None) -> dict[str, Any]:
     """The JSON report of ``graphrec evaluate``.
 
     ``progress`` hears one line before each step (the model, then each baseline); ``on_epoch`` is
@@ -51,8 +53,11 @@ def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20
     say = progress or (lambda _message: None)
     t0 = time.perf_counter()
     say("preparing the test users and slices")
-    ctx = EvalContext.build(data, zero_sample, seed)
-    say(f"{artifact.model}: all {int(ctx.test_users.numel())} test users, then the slices "
+    ctx = EvalContext.build(data, zero_sample, seed, max_users)
+    total = int(torch.unique(data.test[0]).numel())
+    sampled = int(ctx.test_users.numel()) < total
+    say(f"{artifact.model}: " + (f"a random sample of {int(ctx.test_users.numel()):,} of the {total:,} test users"
+                                 if sampled else f"all {total:,} test users") + ", then the slices "
         f"(cold users {int(ctx.cold_users.numel())}, zero-interaction users {int(ctx.zero_users.numel())}, "
         f"cold products)")
     model_per_user: dict[str, np.ndarray] = {}
@@ -63,6 +68,8 @@ def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20
                            "validation": artifact.coldstart_validation}
     report["snapshot_id"] = data.snapshot_id
     report["n_test_users"] = int(ctx.test_users.numel())
+    if sampled:  # said in the report itself: a sample's metrics are estimates
+        report["test_users_sampled"] = {"sample": int(ctx.test_users.numel()), "of": total, "seed": seed}
     report["slice_sizes"] = {"cold_users": int(ctx.cold_users.numel()),
                              "zero_interaction_users": int(ctx.zero_users.numel()),
                              "cold_products": int(ctx.cold_items[data.test[1]].sum())}
