@@ -175,8 +175,8 @@ def one_size(users: int, args: argparse.Namespace, root: Path) -> Size:
         if "evaluate" in want:
             out = json.loads(stage("evaluate", [GRAPHREC, "evaluate", "--model", str(work / "model"), "--snapshot",
                                                 str(work / "snapshot"), "--k", "20", "--baselines", "popular",
-                                                "--format", "json",
-                                                "--no-progress"]))
+                                                "--format", "json", "--no-progress",
+                                                *(["--users", str(args.eval_users)] if args.eval_users else [])]))
             size.stages["evaluate"].note = evaluate_note(out)
         if want & {"serve start", "serve p99"}:
             # The loads start the shop's Neo4j; a run of the later stages alone starts it here.
@@ -191,7 +191,10 @@ def evaluate_note(report: dict) -> str:
     """Recall@20 of the model and of most-popular, from ``graphrec evaluate --format json``."""
     model = report["overall"]["recall@20"]
     popular = report["baselines"].get("popular", {}).get("overall", {}).get("recall@20")
-    return f"Recall@20 {model:.4f}" + (f" vs most-popular {popular:.4f} ({model / popular:.2f}x)" if popular else "")
+    sample = report.get("test_users_sampled")
+    of = f" ({sample['sample']:,} of {sample['of']:,} test users)" if sample else ""
+    return (f"Recall@20 {model:.4f}" + (f" vs most-popular {popular:.4f} ({model / popular:.2f}x)" if popular else "")
+            + of)
 
 
 def table(sizes: list[Size]) -> str:
@@ -220,6 +223,7 @@ def main() -> None:
     parser.add_argument("--stages", default=",".join(STAGES), help="stages to run, comma separated")
     parser.add_argument("--train-minutes", type=float, default=10.0)
     parser.add_argument("--train-args", default="", help="more `graphrec train` flags, e.g. \"--model social --layers 1\"")
+    parser.add_argument("--eval-users", type=int, help="evaluate on a random sample of this many test users")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--work", type=Path, help="keep shops, homes and models here (default: a temporary dir)")
