@@ -128,27 +128,30 @@ MEMO_MAX = 2_000_000
 
 
 class UserTexts:
-    """One text per user of a read (their ids, or their names), joined by NUL, which no id or name
-    the store takes contains: a regular expression scans them all in C, and a match's position
-    tells whose text it is in."""
+    """One text per user of a read (their ids, or their names), joined by NUL (never in an id; a
+    name's own NULs are read as spaces): a regular expression scans them all in C, and a match's
+    position tells whose text it is in. No Python string per user is kept (a million: 100 MB)."""
 
-    def __init__(self, texts: list[str], ids: list[str]) -> None:
+    def __init__(self, texts: Iterable[str], count: int) -> None:
         self.text = "\0" + "\0".join(texts) + "\0"
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
-        self.starts = np.concatenate([[1], 1 + np.cumsum(lengths)])  # where each text begins
-        self.texts, self.ids = texts, ids
+        ends = np.flatnonzero(np.frombuffer(self.text.encode("utf-32-le"), dtype=np.uint32) == 0)
+        self.starts = ends[:count + 1] + 1  # text n is self.text[starts[n]:starts[n + 1] - 1]
+        self.count = count
 
-    def matching(self, pattern: re.Pattern, limit: int, keep: Callable[[int], bool]) -> list[str]:
-        """Ids of the first ``limit`` users, by number (id order), with a match that ``keep`` keeps."""
-        found: list[str] = []
+    def text_of(self, n: int) -> str:
+        return self.text[self.starts[n]:self.starts[n + 1] - 1]
+
+    def matching(self, pattern: re.Pattern, limit: int, keep: Callable[[int], bool]) -> list[int]:
+        """The first ``limit`` numbers (id order) whose text matches, among those ``keep`` keeps."""
+        found: list[int] = []
         last = -1
         for m in pattern.finditer(self.text):
             n = int(np.searchsorted(self.starts, m.start(), side="right")) - 1
-            if n == last or n >= len(self.texts) or m.end() >= self.starts[n + 1]:
+            if n == last or n >= self.count or m.end() >= self.starts[n + 1]:
                 continue  # the same user again, or a match across a separator
             last = n
             if keep(n):
-                found.append(self.ids[n])
+                found.append(n)
                 if len(found) >= limit:
                     break
         return found
@@ -458,14 +461,15 @@ class GraphIndex:
         def id_matches(uid: str) -> bool:
             return contains.match(uid) is not None
 
-        prefix = ids.matching(starts, limit + 1, lambda n: self._has("user", n))
+        prefix = self._ids("user", np.array(ids.matching(starts, limit + 1, lambda n: self._has("user", n)), dtype=np.int64))
         prefix += [u for u, n in self._added["user"].items() if self._has("user", n) and id_matches(u)]
         prefix = sorted(set(prefix) - set(exact))[:limit]
         taken = {*exact, *prefix}
-        named = names.matching(contains, limit + len(taken), lambda n: self._has("user", n) and n not in renamed
-                               and not id_matches(ids.texts[n]))
+        named = self._ids("user", np.array(names.matching(
+            contains, limit + len(taken), lambda n: self._has("user", n) and n not in renamed
+            and not id_matches(ids.text_of(n))), dtype=np.int64))
         for n, name in renamed.items():
-            if name and self._has("user", n) and contains.search(name):
+            if name and self._has("user", n) and contains.search(name.replace("\0", " ")):
                 uid = self._ids("user", np.array([n]))[0]
                 if not id_matches(uid):
                     named.append(uid)
@@ -475,9 +479,9 @@ class GraphIndex:
     def _searchable(self) -> tuple["UserTexts", "UserTexts"]:
         if self._user_texts is None:
             users = self.base.users
-            numbers = np.arange(len(users.ids))
-            ids = users.ids.decode(numbers)
-            self._user_texts = (UserTexts(ids, ids), UserTexts([n or "" for n in users.names.values(numbers)], ids))
+            numbers, n = np.arange(len(users.ids)), len(users.ids)
+            self._user_texts = (UserTexts((raw.decode() for raw in users.ids.ids.tolist()), n),
+                                UserTexts(((name or "").replace("\0", " ") for name in users.names.values(numbers)), n))
         return self._user_texts
 
     def user_label(self, uid: str) -> str:

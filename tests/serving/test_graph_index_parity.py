@@ -433,6 +433,12 @@ def test_user_search_equals_a_scan_of_every_user_after_live_writes_and_a_reload(
         for limit in (1, 5, 100):
             assert index.search_users(q, limit) == _search_by_scan(ref.user_names, q, limit), (q, limit)
     assert index.search_users("   ", 5) == []
+    # A NUL in a name (the texts' separator) is read as a space: no match runs into the next user.
+    nul = GraphIndex(build_arrays(Graph(users={"a1": {**graph.users[next(iter(graph.users))], "name": "x\0y"},
+                                               "a2": {**graph.users[next(iter(graph.users))], "name": "z"}}).run),
+                     loaded=True)
+    assert nul.search_users("x y", 5) == ["a1"] and nul.search_users("z", 5) == ["a2"]
+    assert nul.search_users("y\0z", 5) == []
     # A reload whose users and names are unchanged keeps the scanned texts; a rename drops them.
     same, _ = index.successor(build_arrays(graph.run), Changes(set(), set(), set(), set()))
     assert same._user_texts is index._user_texts
