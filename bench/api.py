@@ -90,8 +90,10 @@ class RawClient(Client):
         self.size = connections
         self.pool: asyncio.Queue = asyncio.Queue()
         self.opened = 0
-        # The server's own time per request (its Server-Timing header), by method: GET, POST.
+        # The server's own time per request (its Server-Timing header), by method: GET, POST; and
+        # the parts it names (db, lock, mirror, rank, explain), by method and part.
         self.server_ms: dict[str, list[float]] = {}
+        self.server_parts: dict[str, dict[str, list[float]]] = {}
 
     async def _conn(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.pool.empty() and self.opened < self.size:
@@ -117,7 +119,7 @@ class RawClient(Client):
                 if name == b"content-length":
                     length = int(value)
                 elif name == b"server-timing" and b"dur=" in value:
-                    self.server_ms.setdefault(method, []).append(float(value.split(b"dur=")[1].split(b";")[0]))
+                    self._timing(method, value)
             payload = await reader.readexactly(length)
         except Exception:
             writer.close()
@@ -125,6 +127,15 @@ class RawClient(Client):
             raise
         self.pool.put_nowait((reader, writer))
         return status, json.loads(payload) if payload else None
+
+    def _timing(self, method: str, value: bytes) -> None:
+        """``app;dur=12.5, db;dur=3.1, ...``: the whole (app) and its parts."""
+        for entry in value.decode().split(","):
+            name, _, dur = entry.strip().partition(";dur=")
+            if name == "app":
+                self.server_ms.setdefault(method, []).append(float(dur))
+            elif dur:
+                self.server_parts.setdefault(method, {}).setdefault(name, []).append(float(dur))
 
     async def get(self, path: str, params: dict | None = None) -> tuple[int, Any]:
         query = ("?" + urllib.parse.urlencode(params)) if params else ""

@@ -44,6 +44,7 @@ class SoakReport:
     reloads: int
     foreign_writes: int
     server_ms: dict[str, list[float]]  # the server's own time (Server-Timing), GET = reads, POST = writes
+    server_parts: dict[str, dict[str, list[float]]]  # its parts (db, lock, mirror, rank, explain), same keys
 
     @property
     def errors(self) -> int:
@@ -135,12 +136,14 @@ def run_soak(url: str, key: str | None, driver: Any, users: list[str], products:
                 client, users, products, run, duration=duration, read_rate=read_rate, write_rate=write_rate,
                 driver=driver, foreign_every=foreign_every)
             _, after = await client.get("/health")
-            return reads, writes, paths, foreign, before["generation"], after["generation"], client.server_ms
+            return (reads, writes, paths, foreign, before["generation"], after["generation"], client.server_ms,
+                    client.server_parts)
         finally:
             await client.close()
 
-    reads, writes, paths, foreign, gen0, gen1, server_ms = asyncio.run(go())
-    return SoakReport(reads, writes, len(paths), missing_paths(driver, paths), gen1 - gen0, foreign, server_ms)
+    reads, writes, paths, foreign, gen0, gen1, server_ms, server_parts = asyncio.run(go())
+    return SoakReport(reads, writes, len(paths), missing_paths(driver, paths), gen1 - gen0, foreign, server_ms,
+                      server_parts)
 
 
 def report_table(report: SoakReport) -> str:
@@ -157,6 +160,9 @@ def report_table(report: SoakReport) -> str:
         if values:
             lines.append(f"server's own time, {name}: p50 {percentile(values, 50):.1f} / p95 "
                          f"{percentile(values, 95):.1f} / p99 {percentile(values, 99):.1f} / max {max(values):.1f} ms")
+        for part, times in sorted(report.server_parts.get(method, {}).items()):
+            lines.append(f"  of which {part}: p50 {percentile(times, 50):.1f} / p99 {percentile(times, 99):.1f} / "
+                         f"max {max(times):.1f} ms ({len(times)} requests)")
     for result in (report.reads, report.writes):
         lines += [f"  {result.name}: {sample}" for sample in result.error_samples]
     return "\n".join(lines)

@@ -39,7 +39,7 @@ from neo4j import Driver
 
 from graphrec.artifact import Artifact
 from graphrec.config import Settings
-from graphrec.serving import writes
+from graphrec.serving import timing, writes
 from graphrec.serving.changes import OwnCommits, Version, current_version
 from graphrec.serving.db import Breaker, GraphUnavailable, open_driver
 from graphrec.serving.explain import Explainer, Explanation
@@ -406,7 +406,8 @@ class Service:
                                    [self._item(state, s) for s in scored],
                                    [f"user {user_id!r} is unknown: this is the popular list", *warnings])
         exclude = state.index.bought(user_id).keys()
-        scored = state.recommender.recommend(vec, k, filters, exclude)
+        with timing.part("rank"):
+            scored = state.recommender.recommend(vec, k, filters, exclude)
         items = [self._item(state, s) for s in scored]
         if not items and not warnings:
             warnings.append("no product matches the filters")
@@ -415,7 +416,9 @@ class Service:
                             "included and explanations are missing")
         elif explain and items:
             explainer = Explainer(state.index, state.recommender)
-            for item, exps in zip(items, explainer.explain(user_id, vec, [i.product_id for i in items])):
+            with timing.part("explain"):
+                explained = explainer.explain(user_id, vec, [i.product_id for i in items])
+            for item, exps in zip(items, explained):
                 item.explanations = exps
         return Recommendations(user_id, self.artifact.model, source, items, warnings)
 
@@ -439,10 +442,15 @@ class Service:
     # -- live writes (Neo4j first, with no lock held; then memory, under the mirror lock) -----------
     def _mirrored(self, mirror: Mirror) -> None:
         """Apply a committed write to the published state, and to the one a reload is building."""
-        with self._mirror_lock:
-            mirror(self.state)
-            if self._journal is not None:
-                self._journal.append(mirror)
+        with timing.part("lock"):  # waiting while a reload swaps its state in, or another write
+            self._mirror_lock.acquire()
+        try:
+            with timing.part("mirror"):
+                mirror(self.state)
+                if self._journal is not None:
+                    self._journal.append(mirror)
+        finally:
+            self._mirror_lock.release()
 
     @staticmethod
     def _known_in_index(index: GraphIndex, fields: dict[str, tuple[str, Sequence[str]]]) -> bool:

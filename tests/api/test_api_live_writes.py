@@ -128,3 +128,22 @@ def test_refresh_picks_up_writes_behind_the_service(shop_db, shop_artifact, neo4
         assert body["source"] == "fold_in" and body["items"]
         # What the service wrote itself survives every refresh.
         assert server.client.get("/users/via-api/recommendations").status_code == 200
+
+
+def _server_timing(response) -> dict[str, float]:
+    parts = [p.strip().split(";dur=") for p in response.headers["server-timing"].split(",")]
+    return {name: float(ms) for name, ms in parts}
+
+
+def test_server_timing_names_the_parts_of_a_read_and_of_a_write(live):
+    """A slow request is explained by its header: ranking and explanations for a read; Neo4j, the
+    writers' lock and the in-memory update for a write. Parts are within the whole."""
+    read = live.client.get("/users/u04/recommendations", params={"k": 5, "explain": "true"})
+    parts = _server_timing(read)
+    assert {"app", "rank", "explain"} <= set(parts) and "mirror" not in parts, parts
+    assert parts["rank"] + parts["explain"] <= parts["app"]
+    write = live.client.post("/interactions", json={"user_id": "u04", "product_id": ids(read.json())[0]})
+    assert write.status_code == 201, write.text
+    parts = _server_timing(write)
+    assert set(parts) == {"app", "db", "lock", "mirror"}, parts
+    assert parts["db"] > 0 and parts["db"] + parts["lock"] + parts["mirror"] <= parts["app"]
