@@ -153,7 +153,7 @@ def one_size(users: int, args: argparse.Namespace, root: Path) -> Size:
     try:
         if "generate" in want or not (work / "shop").exists():
             stage("generate", [GRAPHREC, "generate", "--users", str(users), "--out", str(work / "shop")])
-        held = hold_back(work / "shop", work / "base", work / "delta")
+        held = hold_back(work / "shop", work / "base", work / "delta") if want & {"bulk load", "online load 10%"} else 0
         if "bulk load" in want:
             out = json.loads(stage("bulk load", [GRAPHREC, "load", str(work / "base"), "--bulk", "--no-progress"]))
             rels = sum(out["relationships"].values())
