@@ -350,6 +350,13 @@ def cleanup(run: str) -> int:
         driver.close()
 
 
+def server_times(client: Client) -> dict[str, list[float]]:
+    """Copies of the Server-Timing values a raw client has collected, as "GET app", "GET explain"..."""
+    whole = {f"{m} app": list(v) for m, v in getattr(client, "server_ms", {}).items()}
+    return {**whole, **{f"{m} {part}": list(v) for m, parts in getattr(client, "server_parts", {}).items()
+                        for part, v in parts.items()}}
+
+
 async def main_async(args: argparse.Namespace, url: str, users: list[str], products: list[str], run: str,
                      artifact: Any = None) -> list[Result]:
     client: Client = RawClient(url, key=args.api_key) if args.client == "raw" else HttpxClient(url, args.api_key)
@@ -368,8 +375,14 @@ async def main_async(args: argparse.Namespace, url: str, users: list[str], produ
                 continue
             rate = args.cold_rate if name.startswith("cold") else args.rate
             warm = await run_open_loop(client, name, request, rate, min(args.warmup, args.duration))
+            seen = server_times(client)
             result = await run_open_loop(client, name, request, rate, args.duration, offset=warm.sent)
             print(f"{name}: {result.sent} sent, {result.errors} errors {result.error_samples}", file=sys.stderr)
+            for part, values in server_times(client).items():  # the server's own time, this scenario's
+                new = values[len(seen.get(part, [])):]
+                if new:
+                    print(f"  server {part}: p50 {percentile(new, 50):.1f} / p99 {percentile(new, 99):.1f} ms",
+                          file=sys.stderr)
             results.append(result)
         return results
     finally:
