@@ -255,9 +255,11 @@ class Trainer:
                 total += float(loss.detach())
                 if on_step is not None:
                     on_step(epoch, step + 1, steps_per_epoch, float(loss.detach()))
+                if c.time_budget_s and elapsed >= c.time_budget_s:
+                    break  # the budget ends the epoch early: an epoch can be many minutes at scale
             train_time = self._agree(train_time + time.perf_counter() - t0)
             epochs_run = epoch
-            record = {"epoch": epoch, "loss": total / steps_per_epoch, "train_s": train_time}
+            record = {"epoch": epoch, "loss": total / (step + 1), "train_s": train_time}
             if self.world > 1:
                 record.update(ranks=self.world, steps=steps_per_epoch)
             stop = c.time_budget_s is not None and train_time >= c.time_budget_s

@@ -127,18 +127,3 @@ def test_progress_within_a_long_epoch_says_how_far_it_is(monkeypatch):
     assert lines[0] == "train: epoch 1, step 2/10, loss 0.2500, the epoch ends in about 0:40, 0:10 elapsed"
     assert [line.split(",")[1] for line in lines] == [" step 2/10", " step 5/10", " step 8/10"]
     assert all("step 10/10" not in line for line in lines)
-
-
-def test_fit_reports_every_step():
-    import torch
-
-    from graphrec.learn.interactions import Interactions
-    from graphrec.learn.train import Trainer
-
-    g = torch.Generator().manual_seed(0)
-    pairs = torch.stack([torch.randint(0, 30, (300,), generator=g), torch.randint(0, 20, (300,), generator=g)])
-    data = Interactions(30, 20, pairs, pairs[:, :0], pairs[:, :0])
-    seen: list[tuple[int, int, int]] = []
-    Trainer(data, TrainConfig(epochs=2, batch_size=128, dim=8, layers=1, negatives=8)).fit(
-        on_step=lambda epoch, step, steps, loss: seen.append((epoch, step, steps)))
-    assert seen == [(e, s, 3) for e in (1, 2) for s in (1, 2, 3)]
