@@ -209,22 +209,35 @@ class Explainer:
         rank = min(len(sims), max(1, round(nearest * len(sims) / max(1, n_users - (own is not None)))))
         return float(np.partition(sims, len(sims) - rank)[len(sims) - rank])
 
+    def _model_rows(self, numbers: np.ndarray) -> np.ndarray:
+        """The model's row of each user numbered so by the index (-1: not trained)."""
+        to_row = self.index.user_rows(self.rec.artifact.user_ids)
+        read = numbers < len(to_row)
+        rows = np.full(len(numbers), -1, dtype=np.int64)
+        rows[read] = to_row[numbers[read]]
+        if not read.all():  # users the index numbered after its read (created live): by id, few
+            lookup = self.rec.artifact.user_index
+            rows[~read] = [lookup.get(u, -1) for u in self.index.user_ids_of(numbers[~read])]
+        return rows
+
     def _similar_user(self, user_id: str, pid: str, *, bar: Callable[[], float | None], user_vector: np.ndarray | None,
                       ranked_q: list[str], found: list[Explanation], **_: Any) -> Explanation | None:
         idx, art = self.index, self.rec.artifact
         threshold = bar()
         if threshold is None:
             return None
+        # In integer space: a popular product has thousands of buyers, and no id of theirs is decoded.
+        numbers = idx.first_buyers(pid, BUYERS_SCORED)
+        rows = self._model_rows(numbers)
+        numbers, rows = numbers[rows >= 0], rows[rows >= 0]
+        sims = art.user_emb[rows] @ user_vector
+        close = sims >= threshold
+        numbers, sims = numbers[close], sims[close]
         named = {step["id"] for e in found for step in e.path if step.get("label") == schema.USER.label}
-        buyers = [u for u in idx.first_buyers(pid, BUYERS_SCORED) if u != user_id and u not in named]
-        rows = [(u, art.user_index.get(u)) for u in buyers]
-        rows = [(u, r) for u, r in rows if r is not None]
-        if not rows:
-            return None
-        sims = art.user_emb[[r for _, r in rows]] @ user_vector
-        close = sorted((-s, u) for (u, _), s in zip(rows, sims.tolist()) if s >= threshold)
         mine = set(ranked_q)  # the purchases this request read: a live write may add one meanwhile
-        for _, other in close:
+        for other in idx.user_ids_of(numbers[np.lexsort((numbers, -sims))]):  # closest first, then by id
+            if other == user_id or other in named:
+                continue
             shared = mine & idx.bought(other).keys()  # set intersection in C, then order
             if not shared:
                 continue

@@ -200,6 +200,7 @@ class GraphIndex:
         self._decoded: dict[str, dict[int, str]] = {kind: {} for kind in KINDS}
         self._categories: dict[int, tuple[str, ...]] = {}
         self._user_texts: tuple[UserTexts, UserTexts] | None = None  # the read's ids and names, for search
+        self._user_rows: tuple[list[str], np.ndarray] | None = None  # see user_rows
 
     @classmethod
     def load(cls, driver: Driver, database: str = "neo4j") -> "GraphIndex":
@@ -362,11 +363,28 @@ class GraphIndex:
     def buyers(self, pid: str) -> frozenset[str]:
         return self._set("buyers", pid)
 
-    def first_buyers(self, pid: str, limit: int) -> list[str]:
-        """At most ``limit`` of the product's buyers, the first by number (by id; users created live
-        come after the read's): a bounded, deterministic share of a popular product's buyers."""
+    def first_buyers(self, pid: str, limit: int) -> np.ndarray:
+        """Numbers of at most ``limit`` of the product's buyers, the first by number (by id; users
+        created live come after the read's): a bounded, deterministic share of a popular product's."""
         n = self._number("product", pid)
-        return self._ids("user", self._row("buyers", n)[:limit]) if n >= 0 else []
+        return self._row("buyers", n)[:limit] if n >= 0 else EMPTY
+
+    def user_ids_of(self, numbers: np.ndarray) -> list[str]:
+        return self._ids("user", numbers)
+
+    def user_rows(self, ids: list[str]) -> np.ndarray:
+        """Each of the read's users (by number): their position in ``ids``, -1 if absent. Remembered
+        for the list (the model's user ids), so that requests can go from a user's number to their
+        vector without an id; about a second at a million users, done once per read."""
+        remembered = self._user_rows
+        if remembered is None or remembered[0] is not ids:
+            table = self.base.users.ids
+            rows = np.full(len(table), -1, dtype=np.int64)
+            numbers = table.find_many(ids)
+            found = numbers >= 0
+            rows[numbers[found]] = np.flatnonzero(found)
+            self._user_rows = remembered = (ids, rows)
+        return remembered[1]
 
     def touched(self, uid: str) -> frozenset[str]:
         """VIEWED / RATED products: evidence for fold-in, never excluded from recommendations."""
@@ -671,6 +689,8 @@ class GraphIndex:
             if not same[kind]:
                 continue
             self._found[kind], self._decoded[kind] = old._found[kind], old._decoded[kind]  # same ids, same numbers
+            if kind == "user":
+                self._user_rows = old._user_rows
             before, after = old.base.nodes(kind).names, self.base.nodes(kind).names
             if all(np.array_equal(getattr(before, f), getattr(after, f)) for f in ("offsets", "data", "missing")):
                 self._base_names[kind] = old._base_names[kind]

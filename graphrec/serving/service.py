@@ -221,6 +221,9 @@ class Service:
         # GC pass over them costs tens of milliseconds with the GIL held, i.e. a stall of every
         # request. Freezing moves them out of the collector's sight (cheap: no pass over the heap,
         # unlike gc.collect). An old state's objects are still freed by refcount.
+        # What explanations look up per read (a user's number to their model row): here, in the
+        # reload's thread, rather than in the first request after it (a second at a million users).
+        state.index.user_rows(self.artifact.user_ids)
         gc.freeze()  # thawed at exit (see the atexit line at the top)
         changed = "everything" if apply is None else f"{apply.size()} changed users and products"
         # The three times: waiting on the reader, building the new state beside the old one, and

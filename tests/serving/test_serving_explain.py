@@ -76,7 +76,11 @@ def test_friends_bought_promos(setup):
     assert friends_bought(idx, rec, "c", k=10) == []
 
 
-def _random_shop(tmp_path, n_users: int, n_products: int, per_user: int, dim: int = 8):
+def _random_shop(tmp_path, n_users: int, n_products: int, per_user: int, dim: int = 8, read: bool = True):
+    """A shop and a random model. ``read``: the index is a read of the graph (users numbered by the
+    read), else built from live writes alone (every user created live): both ways of numbering."""
+    from graphrec.serving import graph_index as gi
+
     rng = np.random.default_rng(7)
     users = [f"u{i:05d}" for i in range(n_users)]
     products = [f"p{i:03d}" for i in range(n_products)]
@@ -86,14 +90,21 @@ def _random_shop(tmp_path, n_users: int, n_products: int, per_user: int, dim: in
                   product_emb=rng.normal(size=(n_products, dim)).astype(np.float32),
                   category_emb=np.zeros((0, dim), np.float32), product_categories=[[] for _ in products],
                   popularity=np.zeros(n_products))
+    bought = {u: [products[p] for p in rng.choice(n_products, per_user, replace=False)] for u in users}
+    if read:
+        records = {gi._CATEGORIES: [], gi._PRODUCTS: [{"id": p, "name": None, "price": None, "categories": []}
+                                                      for p in products],
+                   gi._USERS: [{"id": u, "name": None, "bought": [[p, 1.0] for p in bought[u]], "touched": [],
+                                "friends_out": [], "follows": [], "interests": None} for u in users]}
+        return Artifact.load(tmp_path), GraphIndex(gi.build_arrays(records.__getitem__), loaded=True)
     idx = GraphIndex()
     for u in users:
         idx.add_user(u, None)
     for p in products:
         idx.add_product(p, None, None, [])
     for u in users:
-        for p in rng.choice(n_products, per_user, replace=False):
-            idx.add_interaction(u, products[p], "BOUGHT", 1.0)
+        for p in bought[u]:
+            idx.add_interaction(u, p, "BOUGHT", 1.0)
     return Artifact.load(tmp_path), idx
 
 
@@ -102,12 +113,13 @@ def _similar(ex: Explainer, idx: GraphIndex, uid: str, vec: np.ndarray, pid: str
                             ranked_q=sorted(idx.bought(uid)), found=[])
 
 
-def test_similar_user_is_the_closest_buyer_among_the_nearest_users(tmp_path):
+@pytest.mark.parametrize("read", [True, False])
+def test_similar_user_is_the_closest_buyer_among_the_nearest_users(tmp_path, read):
     """Where every user fits the sample, the reason is exactly 'the closest of your SIMILAR_USERS
     nearest users (by a scan of all of them) who bought the product and shares a purchase'."""
     from graphrec.serving import explain
 
-    art, idx = _random_shop(tmp_path, 300, 40, 4)
+    art, idx = _random_shop(tmp_path, 300, 40, 4, read=read)
     ex = Explainer(idx, Recommender(art))
     seen = 0
     for i in range(0, 300, 7):
