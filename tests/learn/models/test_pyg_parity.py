@@ -130,7 +130,6 @@ def _snapshot_like(seed: int = 0) -> HeteroData:
     for name, n in (("user", nu), ("product", ni), ("category", nc)):
         data[name].num_nodes = n
         data[name].ids = [f"{name}{k}" for k in range(n)]
-    data["user"].x = torch.zeros(nu, 2)
     bought = torch.unique(torch.stack([torch.randint(0, nu, (400,), generator=g),
                                        torch.randint(0, ni, (400,), generator=g)]), dim=1)
     split = torch.randint(0, 3, (bought.shape[1],), generator=g)
@@ -143,10 +142,8 @@ def _snapshot_like(seed: int = 0) -> HeteroData:
     data["user", "friend", "user"].edge_index = torch.cat([friend, friend.flip(0)], 1)
     follows = torch.randint(0, nu, (2, 20), generator=g)
     data["user", "follows", "user"].edge_index = follows
-    data["user", "followed_by", "user"].edge_index = follows.flip(0)
     in_cat = torch.stack([torch.arange(ni), torch.randint(0, nc, (ni,), generator=g)])
     data["product", "in_category", "category"].edge_index = in_cat
-    data["category", "has_product", "product"].edge_index = in_cat.flip(0)
     return data
 
 
