@@ -48,6 +48,9 @@ from graphrec.learn.evaluate import artifact_from_embeddings
 from graphrec.learn.ranking import UserItems, embedding_scorer, evaluate_scores
 
 
+CONTENT_SHARE = 0.25
+
+
 @dataclass
 class TrainResult:
     model: nn.Module
@@ -190,12 +193,17 @@ class Trainer:
         yet is embedded by what was learned. Users are detached: the content path has to land where
         the ID path put the buyers, not drag the users towards category averages."""
         c = self.config
+        # A share of the batch is enough for the tower (a few thousand parameters) and keeps the step cheap.
+        k = max(1, round(len(items) * c.extra.get("content_share", CONTENT_SHARE)))
+        users, items = users[:k], items[:k]
+        if c.extra.get("content_detach", True):
+            users = users.detach()
         emb, offset = self.model.content()  # type: ignore[operator]
         i, n = emb[items], emb[negatives]
         if c.cosine:
             i, n = F.normalize(i, dim=1), F.normalize(n, dim=1)
         bias = (offset[items], offset[negatives]) if c.item_bias else (None, None)
-        return sampled_softmax(users.detach(), i, n, 1.0 / c.temperature, *bias)
+        return sampled_softmax(users, i, n, 1.0 / c.temperature, *bias)
 
     def _agree(self, value: float) -> float:
         """Rank 0's value on every rank (its clock, its stopping decision), so ranks stay in step."""
