@@ -48,9 +48,6 @@ from graphrec.learn.evaluate import artifact_from_embeddings
 from graphrec.learn.ranking import UserItems, embedding_scorer, evaluate_scores
 
 
-CONTENT_SHARE = 0.25
-
-
 @dataclass
 class TrainResult:
     model: nn.Module
@@ -190,14 +187,10 @@ class Trainer:
     def content_loss(self, users: Tensor, items: Tensor, negatives: Tensor) -> Tensor:
         """The same sampled softmax with products embedded from their content alone (the model's
         ``content()``: sage), so that path is trained on every purchase and a product nobody bought
-        yet is embedded by what was learned. Users are detached: the content path has to land where
-        the ID path put the buyers, not drag the users towards category averages."""
+        yet is embedded by what was learned. The users are the batch's, not detached: fitting the
+        content side shapes them too (Last.fm, docs/learning.md: overall Recall@20 0.2787 against
+        0.2666 with detached users, cold products 0.0383 against 0.0371 for a quarter batch)."""
         c = self.config
-        # A share of the batch is enough for the tower (a few thousand parameters) and keeps the step cheap.
-        k = max(1, round(len(items) * c.extra.get("content_share", CONTENT_SHARE)))
-        users, items = users[:k], items[:k]
-        if c.extra.get("content_detach", True):
-            users = users.detach()
         emb, offset = self.model.content()  # type: ignore[operator]
         i, n = emb[items], emb[negatives]
         if c.cosine:

@@ -8,10 +8,10 @@ learned) plus their features and, through ``in_category``, their categories' lea
 A product nobody bought has no ID embedding worth the name and no purchase edges to aggregate, so the
 model also has a **content tower** (:meth:`HeteroSAGE.content`): a product from its categories alone,
 ``W_content mean_{c in C(p)} e_c`` with the same category embeddings ``e_c`` the layers read, plus a
-per-category score offset. The trainer scores it against the same users with the same loss (users
-detached: the tower learns to land where the ID path put the buyers, it does not move them), so it
-is trained end to end on every purchase, and a new product is embedded with it (the artifact
-stores one content row per category: :func:`graphrec.coldstart.fold_in_product`).
+per-category score offset. The trainer scores it against the same users with the same loss
+(:meth:`graphrec.learn.train.Trainer.content_loss`), so it is trained end to end on every purchase,
+and a product nobody bought is embedded with it (the artifact stores one content row per category:
+:func:`graphrec.coldstart.fold_in_product`).
 
 Each layer is GraphSAGE with the mean aggregator per relation, summed per destination type (what
 ``HeteroConv({rel: SAGEConv(aggr="mean")}, aggr="sum")`` computes)::
