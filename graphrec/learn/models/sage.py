@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphrec.learn.models.inputs import ModelGraph
@@ -126,13 +127,23 @@ class HeteroSAGE(nn.Module):
         embedding is the mean of its categories' rows, which is all a fold-in needs."""
         return self.content_in(self.cat_emb.weight), self.cat_bias
 
-    def content(self) -> tuple[Tensor, Tensor]:
-        """Every product embedded from its categories alone: ``([num_items, dim], [num_items])``
-        (zero for a product without categories)."""
+    def content(self, items: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Products (``items``, default all) embedded from their categories alone:
+        ``([n, dim], [n])``, zero for a product without categories."""
         rows, bias = self.content_rows()
+        table = torch.cat([rows, bias[:, None]], 1)
+        if items is None:
+            items = torch.arange(self.num_items, device=table.device)
         if self.HAS_PRODUCT not in self.adjs:
-            return rows.new_zeros(self.num_items, rows.shape[1]), bias.new_zeros(self.num_items)
-        out = aggregate(self.adjs[self.HAS_PRODUCT], torch.cat([rows, bias[:, None]], 1))
+            return table.new_zeros(len(items), rows.shape[1]), table.new_zeros(len(items))
+        # The rows of the (product <- category) CSR for just these products, as bags: a training
+        # step needs a few thousand products, not the catalogue.
+        adj = self.adjs[self.HAS_PRODUCT][0]
+        ptr, cats = adj.crow_indices(), adj.col_indices()
+        start, counts = ptr[items], ptr[items + 1] - ptr[items]
+        offsets = torch.cumsum(counts, 0) - counts
+        at = torch.arange(int(counts.sum()), device=table.device) - torch.repeat_interleave(offsets - start, counts)
+        out = F.embedding_bag(cats[at], table, offsets, mode="mean")
         return out[:, :-1], out[:, -1]
 
     def to(self, *args, **kwargs):  # type: ignore[override]
