@@ -171,6 +171,8 @@ class Trainer:
             j = self.sample_negatives(users)
             u, i, n = self.batch_embeddings(users, items, j)
             ranking = bpr((u * i).sum(1), (u * n).sum(1))
+            if hasattr(self.model, "content"):
+                ranking = ranking + self.content_loss(u, items, j)
             ego_u, ego_i = self.model.ego(users, items)
             _, ego_n = self.model.ego(users, j)
             l2 = (ego_u.square().sum() + ego_i.square().sum() + ego_n.square().sum()) / (2 * len(users))
@@ -191,12 +193,15 @@ class Trainer:
         raise ValueError(f"unknown loss {c.loss!r} (bpr or softmax)")
 
     def content_loss(self, users: Tensor, items: Tensor, negatives: Tensor) -> Tensor:
-        """The same sampled softmax with products embedded from their content alone (the model's
-        ``content()``: sage), so that path is trained on every purchase and a product nobody bought
-        yet is embedded by what was learned. The users are the batch's, not detached: fitting the
+        """The ID path's loss (sampled softmax, or BPR) with products embedded from their content
+        alone (the model's ``content()``: sage), so that path is trained on every purchase and a
+        product nobody bought yet is embedded by what was learned. The users are the batch's, not detached: fitting the
         content side shapes them too (Last.fm, docs/learning.md, all negatives: overall Recall@20
         0.2787 against 0.2683 with detached users; cold products 0.0383 against 0.0419)."""
         c = self.config
+        if c.loss == "bpr":  # one negative per positive, as the ID path
+            emb, _ = self.model.content(torch.cat([items, negatives]))  # type: ignore[operator]
+            return bpr((users * emb[: len(items)]).sum(1), (users * emb[len(items):]).sum(1))
         negatives = negatives[:CONTENT_NEGATIVES]  # a uniform sample too
         emb, offset = self.model.content(torch.cat([items, negatives]))  # type: ignore[operator]
         i, n = emb[: len(items)], emb[len(items):]

@@ -59,6 +59,18 @@ def test_a_product_without_purchases_is_embedded_from_its_categories():
     assert torch.allclose(model.content()[0][same[0]], model.content()[0][cold])
 
 
+@pytest.mark.parametrize("loss", ["softmax", "bpr"])
+def test_training_trains_the_content_tower(loss):
+    data = shop()
+    trainer = Trainer(data, TrainConfig(model="sage", loss=loss, dim=8, layers=2, epochs=2, batch_size=256,
+                                        negatives=32, lr=0.02, item_bias=loss == "softmax"))
+    trainer.fit()
+    # Both start at the identity map and zero offsets: only the content loss moves them.
+    assert not torch.allclose(trainer.model.content_in.weight, torch.eye(8))
+    if loss == "softmax":
+        assert trainer.model.cat_bias.abs().max() > 0
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     data = shop()
