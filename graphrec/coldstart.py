@@ -5,7 +5,9 @@ friends (mutual FRIEND edges), of the users they follow and of the users followi
 trust, kept apart because on some graphs only one direction carries taste), of products they
 touched and categories they like, the mean user (the all-user prior) and the popularity direction
 (the vector whose scores rank products by training popularity). A new product is the mean of its
-categories' embeddings (plus the users who bought it, if any). No gradient step is taken, so this
+categories' embeddings (plus the users who bought it, if any); for a model with a content tower
+(sage) the artifact's category rows are that tower's learned per-category rows, and a new product
+is exactly what the tower computes for it (``product_content``). No gradient step is taken, so this
 runs per request in microseconds.
 
 The user weights are chosen per graph on validation (:mod:`graphrec.learn.coldstart_validation`, run by
@@ -41,6 +43,11 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # A folded-in product's norm relative to the median product: category centroids point at
     # "everybody's taste", so at full norm they would outrank real products for everyone.
     "product_scale": 0.6,
+    # > 0: category_emb holds a trained content tower's rows (graphrec.learn.models.sage): a new
+    # product is their plain mean, its first ``product_content_unit`` columns unit-normalised as the
+    # cosine objective scored them during training; no centroid rescaling.
+    "product_content": 0.0,
+    "product_content_unit": 0.0,
 }
 # The weights validation chooses (the others have no evidence in a snapshot: interests are not
 # exported and a zero-interaction user has no products, so they keep their defaults).
@@ -96,16 +103,24 @@ def with_popularity_column(user_emb: np.ndarray, product_emb: np.ndarray,
     the weights of popularity and of friends comparable). No direction inside the trained space
     reproduces most-popular exactly (Last.fm: 8-14% less Recall@20), and the fold-in must never be
     below popularity."""
-    pop = np.log1p(np.asarray(popularity, np.float64))
-    z = (pop - pop.mean()) / (pop.std() or 1.0)
     P = np.asarray(product_emb, np.float64)
+    column = popularity_column(popularity, P)
     eps = POPULARITY_COLUMN * (float(np.median(np.linalg.norm(P, axis=1))) or 1.0)
     mean_user = np.asarray(user_emb, np.float64).mean(0)
     unit = mean_user / (np.linalg.norm(mean_user) or 1.0)
     spread = float((P @ unit).std()) or 1.0
     users = np.hstack([user_emb, np.zeros((len(user_emb), 1))]).astype(np.float32)
-    products = np.hstack([P, (eps * z)[:, None]]).astype(np.float32)
+    products = np.hstack([P, column(np.asarray(popularity))[:, None]]).astype(np.float32)
     return users, products, spread / eps
+
+
+def popularity_column(popularity: np.ndarray, product_emb: np.ndarray):
+    """The function ``counts -> column values`` of :func:`with_popularity_column` for this catalogue
+    (so a product added later, with 0 purchases, gets the value the others were scaled with)."""
+    pop = np.log1p(np.asarray(popularity, np.float64))
+    mean, std = pop.mean(), (pop.std() or 1.0)
+    eps = POPULARITY_COLUMN * (float(np.median(np.linalg.norm(np.asarray(product_emb, np.float64), axis=1))) or 1.0)
+    return lambda counts: eps * (np.log1p(np.asarray(counts, np.float64)) - mean) / std
 
 
 def popularity_direction(artifact: Artifact, k: int = 20) -> np.ndarray:
@@ -210,6 +225,8 @@ def fold_in_product(
     """
     w = _weights(artifact, weights)
     dim = artifact.product_emb.shape[1]
+    if w["product_content"]:
+        return _content_product(artifact, categories, buyers, w)
     vec = mix(
         [
             (w["product_categories"],
@@ -225,6 +242,23 @@ def fold_in_product(
         return vec
     target = artifact.typical_product_norm * w["product_scale"]
     return vec * np.float32(target / norm)
+
+
+def _content_product(artifact: Artifact, categories: Sequence[str], buyers: Sequence[str],
+                     w: Mapping[str, float]) -> np.ndarray:
+    """A product from a content tower's category rows (mean), as the model embeds it; buyers, if
+    any, turn its direction towards them like the centroid fold-in does."""
+    rows = _rows(artifact.category_index, categories)
+    vec = (artifact.category_emb[np.asarray(rows)].mean(axis=0) if rows
+           else np.zeros(artifact.category_emb.shape[1], np.float32)).astype(np.float32)
+    unit = int(w["product_content_unit"])
+    if unit:
+        head = _unit_mean(vec[None, :unit], [0])
+        buyer = _unit_mean(artifact.user_emb[:, :unit], _rows(artifact.user_index, buyers))
+        if buyer is not None:
+            head = _unit_mean(mix([(w["product_categories"], head), (w["product_buyers"], buyer)], unit)[None], [0])
+        vec[:unit] = 0.0 if head is None else head
+    return vec
 
 
 def category_means(item_emb: np.ndarray, item_categories: Sequence[Sequence[int]], num_categories: int,

@@ -12,7 +12,8 @@ product ranked, the user's known (train + valid) products masked. Slices:
   validated weights (exactly what the API does for a new user), and nothing is masked (the
   recommender does not know what they bought). Scored on their test purchases.
 * ``cold_products``: test interactions with products that have no known interaction; those products
-  are embedded by :func:`graphrec.coldstart.fold_in_product` from their categories.
+  are embedded by :func:`graphrec.coldstart.fold_in_product` from their categories (the category
+  centroid; for sage, its trained content tower, whose rows the artifact carries).
 
 The baselines that need nothing but the training pairs are here: ``popular`` (training counts;
 every report's lift is measured against it) and ``itemknn``.

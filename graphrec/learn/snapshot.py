@@ -357,16 +357,18 @@ def assign_split(bought: pd.DataFrame, num_users: int, *, split: str = "auto",
 
 def load_snapshot(path: str | Path, *, split: str = "auto", test_fraction: float = 0.2,
                   valid_fraction: float | None = None, seed: int = 2024) -> HeteroData:
-    """The snapshot as HeteroData.
+    """The snapshot as HeteroData, holding what the models read and nothing else.
 
-    Node types ``user``, ``product``, ``category`` (``ids``: graph ids in index order; ``x``:
-    features). Edge types: ``(user, bought, product)`` with ``weight``, ``ts``, ``split`` (codes of
-    :data:`graphrec.learn.interactions.SPLIT_CODES`, see :func:`assign_split`) and its reverse
-    ``(product, rev_bought, user)`` holding **training edges only** (message passing must never
-    see valid/test edges); ``(user, friend, user)`` in both directions; ``(user, follows, user)``
-    and ``(user, followed_by, user)``; ``(product, in_category, category)`` and
-    ``(category, has_product, product)``; ``(category, subcategory_of, category)`` and
-    ``(category, parent_of, category)``; viewed/rated like bought when present.
+    Node types ``user``, ``product``, ``category`` (``num_nodes``; ``ids``: graph ids in index
+    order). Edge types: ``(user, bought, product)`` with ``split`` (codes of
+    :data:`graphrec.learn.interactions.SPLIT_CODES`, see :func:`assign_split`; read by
+    :func:`to_interactions`) and its reverse ``(product, rev_bought, user)`` holding **training
+    edges only** (message passing must never see valid/test edges); ``(user, friend, user)`` in both
+    directions; ``(user, follows, user)``; ``(product, in_category, category)`` (the models build the
+    reverse directions they aggregate over themselves: :mod:`graphrec.learn.models.inputs`).
+    Everything else the export writes (weights, timestamps, viewed/rated, subcategories, prices,
+    brands) stays in the Parquet files until a model reads it: a feature built here and read by no
+    model is dead weight (and its absence in training would go unnoticed).
     """
     root = Path(path)
     meta_path = root / "meta.json"
@@ -387,50 +389,19 @@ def load_snapshot(path: str | Path, *, split: str = "auto", test_fraction: float
             raise SnapshotError(f"{root}: nodes/{name}.parquet indices are not 0..n-1 in order")
         data[name].num_nodes = len(frame)
         data[name].ids = frame["id"].astype(str).tolist()
-    num_users, num_products = len(nodes["user"]), len(nodes["product"])
-
-    edges = {file: _read(root / "edges" / f"{file}.parquet") for file in EDGE_FILES.values()}
+    edges = {file: _read(root / "edges" / f"{file}.parquet")
+             for file in ("bought", "friend", "follows", "in_category")}
     bought = edges["bought"]
-    codes = assign_split(bought, num_users, split=split, test_fraction=test_fraction,
+    codes = assign_split(bought, len(nodes["user"]), split=split, test_fraction=test_fraction,
                          valid_fraction=valid_fraction, seed=seed)
     store = data["user", "bought", "product"]
     store.edge_index = _edge_index(bought)
-    store.weight = torch.tensor(bought["weight"].fillna(1.0).to_numpy(np.float32))
-    store.ts = torch.tensor(bought["ts"].fillna(-1).to_numpy(np.int64))
     store.split = torch.tensor(codes)
-    train = store.edge_index[:, store.split == SPLIT_CODES["train"]]
-    data["product", "rev_bought", "user"].edge_index = train.flip(0)
-    for file in ("viewed", "rated"):
-        if len(edges[file]):
-            data["user", file, "product"].edge_index = _edge_index(edges[file])
-            data["user", file, "product"].weight = torch.tensor(
-                edges[file]["weight"].fillna(1.0).to_numpy(np.float32))
+    data["product", "rev_bought", "user"].edge_index = store.edge_index[:, store.split == SPLIT_CODES["train"]].flip(0)
     friend = _edge_index(edges["friend"])
     data["user", "friend", "user"].edge_index = torch.cat([friend, friend.flip(0)], 1)
-    follows = _edge_index(edges["follows"])
-    data["user", "follows", "user"].edge_index = follows
-    data["user", "followed_by", "user"].edge_index = follows.flip(0)
-    in_cat = _edge_index(edges["in_category"])
-    data["product", "in_category", "category"].edge_index = in_cat
-    data["category", "has_product", "product"].edge_index = in_cat.flip(0)
-    sub = _edge_index(edges["subcategory_of"])
-    data["category", "subcategory_of", "category"].edge_index = sub
-    data["category", "parent_of", "category"].edge_index = sub.flip(0)
-
-    # Features (degrees from training edges only, so they leak nothing about test).
-    user_deg = torch.bincount(train[0], minlength=num_users).float()
-    friend_deg = torch.bincount(friend.flatten(), minlength=num_users).float()
-    item_deg = torch.bincount(train[1], minlength=num_products).float()
-    data["user"].x = torch.stack([user_deg.log1p(), friend_deg.log1p()], 1)
-    price = torch.tensor(pd.to_numeric(nodes["product"]["price"], errors="coerce").to_numpy(np.float32))
-    has_price = ~torch.isnan(price)
-    brand_codes, _ = pd.factorize(nodes["product"]["brand"])
-    data["product"].brand = torch.tensor(brand_codes, dtype=torch.long)  # -1: no brand
-    data["product"].x = torch.stack(
-        [torch.where(has_price, price, torch.zeros_like(price)).clamp(min=0).log1p(),
-         has_price.float(), item_deg.log1p()], 1)
-    cat_size = torch.bincount(in_cat[1], minlength=len(nodes["category"])).float()
-    data["category"].x = cat_size.log1p()[:, None]
+    data["user", "follows", "user"].edge_index = _edge_index(edges["follows"])
+    data["product", "in_category", "category"].edge_index = _edge_index(edges["in_category"])
     return data
 
 

@@ -199,7 +199,12 @@ class FastSAGEConv(MessagePassing):
             num_src = x[0].size(0) if size is None else size[0]
             num_dst = (x[1].size(0) if x[1] is not None else num_src) if size is None else size[1]
             adj_t, adj = mean_adjacency(edge_index[1], edge_index[0], num_dst, num_src)
-        out = self.lin_l(self.propagate(adj_t, x=x[0], transpose=adj))
+        if self.lin_l.bias is None and adj_t.shape[1] < adj_t.shape[0]:
+            # Without a bias the projection commutes with the mean: project the fewer (source) rows
+            # (users or categories into the 10x more products: half a heterogeneous SAGE step).
+            out = self.propagate(adj_t, x=self.lin_l(x[0]), transpose=adj)
+        else:
+            out = self.lin_l(self.propagate(adj_t, x=x[0], transpose=adj))
         if self.root_weight and x[1] is not None:
             out = out + self.lin_r(x[1])
         return out

@@ -3,8 +3,15 @@
 Users have **no ID embedding**: a user is their (degree) features plus what GraphSAGE aggregates
 from the products they bought and from their friends, so a user who did not exist at training time
 is embedded from their edges alone. Products have an ID embedding (the catalogue is what is
-learned) plus their features and, through ``in_category``, their categories' learned embeddings,
-which is what embeds a new product.
+learned) plus their features and, through ``in_category``, their categories' learned embeddings.
+
+A product nobody bought has no ID embedding worth the name and no purchase edges to aggregate, so the
+model also has a **content tower** (:meth:`HeteroSAGE.content`): a product from its categories alone,
+``W_content mean_{c in C(p)} e_c`` with the same category embeddings ``e_c`` the layers read, plus a
+per-category score offset. The trainer scores it against the same users with the same loss
+(:meth:`graphrec.learn.train.Trainer.content_loss`), so it is trained end to end on every purchase,
+and a product nobody bought is embedded with it (the artifact stores one content row per category:
+:func:`graphrec.coldstart.fold_in_product`).
 
 Each layer is GraphSAGE with the mean aggregator per relation, summed per destination type (what
 ``HeteroConv({rel: SAGEConv(aggr="mean")}, aggr="sum")`` computes)::
@@ -23,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphrec.learn.models.inputs import ModelGraph
@@ -86,6 +94,10 @@ class HeteroSAGE(nn.Module):
         nn.init.normal_(self.user_in.weight, std=init_std)
         nn.init.normal_(self.item_in.weight, std=init_std)
         self.layers = nn.ModuleList(HeteroSAGELayer(list(edges), dim) for _ in range(num_layers))
+        # Content tower: identity start (a product begins at its categories' mean), zero offsets.
+        self.content_in = nn.Linear(dim, dim, bias=False)
+        nn.init.eye_(self.content_in.weight)
+        self.cat_bias = nn.Parameter(torch.zeros(sizes["category"]))
 
     @classmethod
     def from_interactions(cls, data: "Interactions | HeteroData", config: "TrainConfig") -> "HeteroSAGE":
@@ -107,6 +119,32 @@ class HeteroSAGE(nn.Module):
         item_x = torch.bincount(i, minlength=g.num_items).float().log1p()[:, None]
         return cls(g.num_users, g.num_items, g.num_categories, edges, user_x, item_x,
                    config.dim, config.layers, config.init_std)
+
+    HAS_PRODUCT: EdgeType = ("category", "has_product", "product")  # a product <- mean of its categories
+
+    def content_rows(self) -> tuple[Tensor, Tensor]:
+        """Per category: its content vector ``W_content e_c`` and score offset. A product's content
+        embedding is the mean of its categories' rows, which is all a fold-in needs."""
+        return self.content_in(self.cat_emb.weight), self.cat_bias
+
+    def content(self, items: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Products (``items``, default all) embedded from their categories alone:
+        ``([n, dim], [n])``, zero for a product without categories."""
+        rows, bias = self.content_rows()
+        table = torch.cat([rows, bias[:, None]], 1)
+        if items is None:
+            items = torch.arange(self.num_items, device=table.device)
+        if self.HAS_PRODUCT not in self.adjs:
+            return table.new_zeros(len(items), rows.shape[1]), table.new_zeros(len(items))
+        # The rows of the (product <- category) CSR for just these products, as bags: a training
+        # step needs a few thousand products, not the catalogue.
+        adj = self.adjs[self.HAS_PRODUCT][0]
+        ptr, cats = adj.crow_indices(), adj.col_indices()
+        start, counts = ptr[items], ptr[items + 1] - ptr[items]
+        offsets = torch.cumsum(counts, 0) - counts
+        at = torch.arange(int(counts.sum()), device=table.device) - torch.repeat_interleave(offsets - start, counts)
+        out = F.embedding_bag(cats[at], table, offsets, mode="mean")
+        return out[:, :-1], out[:, -1]
 
     def to(self, *args, **kwargs):  # type: ignore[override]
         out = super().to(*args, **kwargs)

@@ -79,7 +79,11 @@ def test_load_snapshot_heterodata(shop_snapshot):
     assert set(bought.split.unique().tolist()) == {0, 1, 2}
     friend = data["user", "friend", "user"].edge_index
     assert friend.shape[1] == 2 * meta["counts"]["edges"]["friend"]
-    assert data["product"].x.shape[0] == data["product"].num_nodes
+    # Nothing the models do not read (graphrec.learn.models.inputs): no features, no dead relations.
+    assert data.edge_types == [("user", "bought", "product"), ("product", "rev_bought", "user"),
+                               ("user", "friend", "user"), ("user", "follows", "user"),
+                               ("product", "in_category", "category")]
+    assert all(set(data[t].keys()) == {"num_nodes", "ids"} for t in data.node_types)
     assert data.snapshot_id == meta["snapshot_id"]
 
 
