@@ -322,7 +322,7 @@ def start_server(model: Path, port: int, env: dict[str, str] | None = None,
     cmd = [str(exe) if exe.exists() else "graphrec", "serve", "--model", str(model), "--port", str(port),
            "--log-level", os.environ.get("BENCH_SERVER_LOG_LEVEL", "warning"), *(extra or [])]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OPENBLAS_NUM_THREADS": "1", **(env or {})})
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600  # a million-user graph takes minutes to read
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"graphrec serve exited with {proc.returncode}")
