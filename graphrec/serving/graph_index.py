@@ -132,11 +132,13 @@ class UserTexts:
     name's own NULs are read as spaces): a regular expression scans them all in C, and a match's
     position tells whose text it is in. No Python string per user is kept (a million: 100 MB)."""
 
-    def __init__(self, texts: Iterable[str], count: int) -> None:
+    def __init__(self, texts: Iterable[str]) -> None:
+        texts = list(texts)  # only while building: the joined text and the offsets are what stay
         self.text = "\0" + "\0".join(texts) + "\0"
-        ends = np.flatnonzero(np.frombuffer(self.text.encode("utf-32-le"), dtype=np.uint32) == 0)
-        self.starts = ends[:count + 1] + 1  # text n is self.text[starts[n]:starts[n + 1] - 1]
-        self.count = count
+        self.count = len(texts)
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=self.count)
+        # text n is self.text[starts[n]:starts[n + 1] - 1]
+        self.starts = np.concatenate([[1], 2 + np.cumsum(lengths) + np.arange(self.count)])
 
     def text_of(self, n: int) -> str:
         return self.text[self.starts[n]:self.starts[n + 1] - 1]
@@ -497,9 +499,9 @@ class GraphIndex:
     def _searchable(self) -> tuple["UserTexts", "UserTexts"]:
         if self._user_texts is None:
             users = self.base.users
-            numbers, n = np.arange(len(users.ids)), len(users.ids)
-            self._user_texts = (UserTexts((raw.decode() for raw in users.ids.ids.tolist()), n),
-                                UserTexts(((name or "").replace("\0", " ") for name in users.names.values(numbers)), n))
+            numbers = np.arange(len(users.ids))
+            self._user_texts = (UserTexts(users.ids.decode(numbers)),
+                                UserTexts((name or "").replace("\0", " ") for name in users.names.values(numbers)))
         return self._user_texts
 
     def user_label(self, uid: str) -> str:
