@@ -96,16 +96,20 @@ def _round_to(x: float, unit: int) -> int:
     return max(unit, unit * round(x / unit))
 
 
+def epochs_for(num_train: int, batch_size: int) -> int:
+    """Epochs of ``num_train`` pairs in batches of ``batch_size`` that make ``TRAIN_STEPS`` steps."""
+    return max(1, round(TRAIN_STEPS / max(1, math.ceil(max(num_train, 1) / batch_size))))
+
+
 def scaled_defaults(num_train: int) -> dict[str, Any]:
     """The size-dependent settings for a graph of ``num_train`` training pairs (the formula above)."""
     s = graph_scale(num_train)
     geo = {k: lo * (hi / lo) ** s for k, (lo, hi) in SCALED_RANGES.items()}
     batch = _round_to(geo["batch_size"], 256)
-    epochs = max(1, round(TRAIN_STEPS / max(1, math.ceil(max(num_train, 1) / batch))))
     return {
         "batch_size": batch, "negatives": _round_to(geo["negatives"], 128), "lr": round(geo["lr"], 5),
         "temperature": round(TEMPERATURE[0] + (TEMPERATURE[1] - TEMPERATURE[0]) * s, 4),
-        "epochs": epochs, "patience": 8,
+        "epochs": epochs_for(num_train, batch), "patience": 8,
         "item_bias": True, "init": "spectral", "lr_schedule": "cosine",
         "time_budget_s": 60.0 * round(min(BUDGET_S[1], max(BUDGET_S[0], BUDGET_S_PER_PAIR * num_train)) / 60),
     }
@@ -133,6 +137,8 @@ def default_config(model: str, num_train: int = 0, **overrides: Any) -> TrainCon
     values: dict[str, Any] = {"model": model, **scaled_defaults(num_train), **MODEL_DEFAULTS.get(model, {}),
                               "propagation": default_propagation(model, num_train)}
     values.update(overrides)
+    if "batch_size" in overrides and "epochs" not in overrides:  # the same steps in other batches
+        values["epochs"] = epochs_for(num_train, values["batch_size"])
     if "eval_every" not in overrides:  # about VALIDATIONS passes over the epochs actually asked for
         values["eval_every"] = max(1, round(values["epochs"] / VALIDATIONS))
     return TrainConfig(**values)

@@ -43,6 +43,19 @@ def test_every_run_has_a_time_budget_and_about_the_same_number_of_steps(num_trai
     assert config.lr_schedule == "cosine" and config.init == "spectral" and config.item_bias
 
 
+@pytest.mark.parametrize("num_train", [20_000, 790_000, 8_000_000])
+def test_a_batch_size_flag_keeps_the_number_of_steps(num_train):
+    # A larger batch takes fewer steps an epoch, so it gets more epochs (at 8M pairs the defaults'
+    # 3 epochs of 16,384 would have been 366 steps of 65,536: a quarter of a run).
+    default = default_config("social", num_train)
+    for batch in (default.batch_size // 4, default.batch_size * 4):
+        config = default_config("social", num_train, batch_size=batch)
+        per_epoch = math.ceil(num_train / batch)
+        # Whole epochs: as close as that allows (one epoch where a single one is longer).
+        assert abs(config.epochs * per_epoch - TRAIN_STEPS) <= per_epoch / 2 or config.epochs == 1, batch
+    assert default_config("social", num_train, batch_size=65536, epochs=2).epochs == 2
+
+
 def test_flags_override_and_validation_cadence_follows_the_epochs_asked_for():
     config = default_config("lightgcn", 280_000, epochs=8, time_budget_s=60.0)
     assert (config.epochs, config.time_budget_s, config.eval_every) == (8, 60.0, 1)
