@@ -116,10 +116,10 @@ async def soak(client: Client, users: list[str], products: list[str], run: str, 
 
 
 def missing_paths(driver: Any, paths: set[str]) -> list[list[dict[str, Any]]]:
-    """The paths of which some hop is not in Neo4j (each path walked in one query)."""
-    from tests.serving_fixtures import path_exists
+    """The paths (as JSON) of which some hop is not in Neo4j (walked in batches of one shape)."""
+    from tests.serving_fixtures import missing_paths as walk_all
 
-    return [p for p in map(json.loads, sorted(paths)) if not path_exists(driver, p)]
+    return walk_all(driver, map(json.loads, sorted(paths)))
 
 
 def run_soak(url: str, key: str | None, driver: Any, users: list[str], products: list[str], *,

@@ -29,6 +29,10 @@ from graphrec.coldstart import fold_in_product, fold_in_user
 # fraction of that vector's norm: enough to reorder the list, not enough to forget the history.
 LIVE_SHIFT = 0.5
 
+# Rows per block when ranking: the k-th best of the blocks' maxima is a cheap lower bound on the
+# k-th best value (k blocks each hold a value at least that large).
+RANK_BLOCK = 64
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -241,8 +245,10 @@ class Recommender:
     def top(self, values: np.ndarray, allowed: np.ndarray, k: int, view: Catalogue | None = None) -> list[Scored]:
         """The k best allowed rows by value, ties broken by product id (deterministic)."""
         view = view or self.view
-        candidates = np.flatnonzero(allowed)
-        if candidates.size == 0 or k <= 0:
+        if k <= 0:
+            return []
+        candidates = _at_least_kth(values, allowed, k)
+        if candidates.size == 0:
             return []
         vals = values[candidates]
         if candidates.size > k:
@@ -251,9 +257,12 @@ class Recommender:
             keep = vals >= kth
             candidates, vals = candidates[keep], vals[keep]
         order = np.lexsort((view.id_rank[candidates], -vals))[:k]
-        # Percentile over the whole catalogue: the share of products this one outranks.
+        # Percentile over the whole catalogue: the share of products this one outranks. Only the
+        # products above the lowest of the k can outrank any of them (one pass, then a few).
         ranked = candidates[order]
-        above = (values[None, :] > values[ranked][:, None]).sum(axis=1)
+        best = values[ranked]
+        higher = np.sort(values[values > best.min()])
+        above = higher.size - np.searchsorted(higher, best, side="right")
         pct = 1.0 - above / max(view.n, 1)
         return [Scored(self.product_ids[r], float(values[r]), int(r), float(p)) for r, p in zip(ranked, pct)]
 
@@ -266,3 +275,16 @@ class Recommender:
         """Most-interacted products in training (the non-personalised baseline)."""
         view = self.view
         return self.top(view.popularity[: view.n], self.mask(filters, exclude, view), k, view)
+
+
+def _at_least_kth(values: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """Allowed rows that may be among the k best: all whose value reaches the k-th best allowed one,
+    and a few more (a superset found without partitioning the whole catalogue)."""
+    masked = np.where(allowed, values, -np.inf)
+    blocks = masked.size // RANK_BLOCK
+    if blocks > k:
+        peaks = masked[: blocks * RANK_BLOCK].reshape(blocks, RANK_BLOCK).max(axis=1)
+        floor = np.partition(peaks, blocks - k)[blocks - k]
+        if floor > -np.inf:  # else fewer than k blocks hold an allowed row
+            return np.flatnonzero(masked >= floor)
+    return np.flatnonzero(allowed)

@@ -60,3 +60,26 @@ def test_cold_user_fold_in_and_live_shift(artifact):
     before = rec.user_vector("u1").copy()
     shifted = rec.shift("u1", friends=["u2"], products=[])
     assert not np.allclose(before, shifted) and shifted[1] > before[1]
+
+
+def test_top_equals_a_full_sort_on_a_catalogue_with_ties_and_masks(tmp_path):
+    # Enough products for the blocked threshold to run (it needs more than 64 * k rows): scores
+    # rounded to a few levels, so ties straddle every cut, under masks from all to almost nothing.
+    rng = np.random.default_rng(7)
+    n = 5000
+    ids = [f"p{i:05d}" for i in rng.permutation(n)]  # id order unrelated to row order
+    save_artifact(tmp_path, model="unit", snapshot_id="s", config={}, metrics={}, user_ids=["u"],
+                  product_ids=ids, category_ids=["x"], user_emb=np.ones((1, 2), dtype=np.float32),
+                  product_emb=rng.normal(size=(n, 2)).astype(np.float32),
+                  category_emb=np.ones((1, 2), dtype=np.float32), product_categories=[[0]] * n,
+                  popularity=np.zeros(n))
+    rec = Recommender(Artifact.load(tmp_path))
+    for trial in range(40):
+        values = np.round(rng.normal(size=n), 1).astype(np.float32)
+        allowed = rng.random(n) < [1.0, 0.5, 0.01, 0.0005][trial % 4]
+        k = [1, 10, 50, 200][trial // 10]
+        got = rec.top(values, allowed, k)
+        rows = np.flatnonzero(allowed)
+        want = sorted(rows, key=lambda r: (-values[r], ids[r]))[:k]
+        assert [s.row for s in got] == want, (trial, k)
+        assert [s.percentile for s in got] == pytest.approx([1 - (values > values[r]).sum() / n for r in want])
