@@ -34,7 +34,6 @@ from graphrec.learn.snapshot import load_snapshot, to_interactions  # noqa: E402
 from graphrec.learn.ranking import UserItems, embedding_scorer, evaluate_scores  # noqa: E402
 from graphrec.learn.config import TrainConfig, default_config  # noqa: E402
 from graphrec.learn.train import Trainer, build_artifact  # noqa: E402
-from graphrec.learn.allocator import retain_freed_memory  # noqa: E402
 
 # Published reference Recall@20 (issue #3): LightGCN with the SocialLGN code on Last.fm, the
 # LightGCN paper on Gowalla.
@@ -132,7 +131,6 @@ def main() -> None:
     parser.add_argument("--defaults", choices=["now", "before", "both"], default="now",
                         help="today's defaults, the ones before the size-scaled defaults, or both side by side")
     args = parser.parse_args()
-    retain_freed_memory()  # as `graphrec train` does
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}

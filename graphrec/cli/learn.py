@@ -242,10 +242,8 @@ def train(
     import torch
 
     from graphrec.learn.config import TrainConfig, default_config
-    from graphrec.learn.allocator import retain_freed_memory
     from graphrec.learn.train import Trainer, build_artifact, holdout_metrics, peak_rss_mb
 
-    retain_freed_memory()
     if threads:
         torch.set_num_threads(threads)
     if max_minutes is not None:
@@ -398,7 +396,6 @@ def evaluate(
     model is not significantly better): a table on a terminal, JSON otherwise (or with --format json)."""
     _need_train_extra()
     from graphrec.artifact import Artifact, ArtifactError
-    from graphrec.learn.allocator import retain_freed_memory
     from graphrec.learn.baselines import BASELINES
     from graphrec.learn.baselines.gds import GdsBaselineError
     from graphrec.learn.baselines.mf_bpr import mf_bpr_config
@@ -419,7 +416,6 @@ def evaluate(
         artifact = Artifact.load(model)
     except ArtifactError as err:
         fail(str(err))
-    retain_freed_memory()
     data = _interactions(snapshot, split, seed)
     if artifact.snapshot_id != data.snapshot_id:
         typer.echo(f"warning: artifact was trained on snapshot {artifact.snapshot_id}, evaluating on "

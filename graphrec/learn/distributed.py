@@ -64,9 +64,6 @@ def _join(init_method: str, rank: int, world_size: int) -> None:
 def _rank_main(init_method: str, rank: int, world_size: int, trainer: TrainerClass, data: "Interactions",
                config: "TrainConfig") -> None:
     """A spawned rank: the same trainer on the same data, in the group; its result is rank 0's."""
-    from graphrec.learn.allocator import retain_freed_memory
-
-    retain_freed_memory()  # as `graphrec train` does in rank 0
     torch.set_num_threads(threads_per_rank(world_size))
     _join(init_method, rank, world_size)
     try:

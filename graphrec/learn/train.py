@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from graphrec.artifact import save_artifact
 from graphrec.coldstart import fold_in_product, popularity_column, with_popularity_column
+from graphrec.learn.allocator import freed_memory_kept
 from graphrec.learn.coldstart_validation import choose_weights
 from graphrec.learn.config import TrainConfig
 from graphrec.learn.distributed import rank_and_world
@@ -234,6 +235,11 @@ class Trainer:
             on_step: Callable[[int, int, int, float], None] | None = None) -> TrainResult:
         """Train to the stopping rule. ``on_epoch(record)`` after each epoch; ``on_step(epoch, step,
         steps_per_epoch, loss)`` after each step (at a million users an epoch takes many minutes)."""
+        with freed_memory_kept():  # each step reuses the pages the last one freed (allocator.py)
+            return self._fit(on_epoch, on_step)
+
+    def _fit(self, on_epoch: Callable[[dict[str, float]], None] | None,
+             on_step: Callable[[int, int, int, float], None] | None) -> TrainResult:
         c = self.config
         g = torch.Generator().manual_seed(c.seed)
         params = list(self.model.parameters()) + ([self.item_bias] if c.item_bias else [])
