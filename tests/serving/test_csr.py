@@ -1,0 +1,23 @@
+"""Row operations of the array index: the intersection of two rows, searched or merged."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphrec.serving.csr import MERGE_RATIO, common
+
+
+def test_common_equals_a_set_intersection_on_both_paths():
+    rng = np.random.default_rng(3)
+    # Lengths from equal to far apart, on both sides of MERGE_RATIO, and empty rows.
+    for la, lb in [(0, 0), (0, 50), (3, 3000), (50, 50 * MERGE_RATIO - 1), (50, 50 * MERGE_RATIO + 1),
+                   (400, 500), (2000, 20000), (5000, 5000)]:
+        for _ in range(5):
+            universe = max(la, lb) * 3 + 1  # dense enough that the rows share numbers
+            a = np.sort(rng.choice(universe, la, replace=False)).astype(np.int32)
+            b = np.sort(rng.choice(universe, lb, replace=False)).astype(np.int32)
+            want = sorted(set(a.tolist()) & set(b.tolist()))
+            for x, y in ((a, b), (b, a)):
+                got = common(x, y)
+                assert got.tolist() == want, (la, lb)
+                assert got.dtype == np.int32
