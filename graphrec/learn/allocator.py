@@ -6,7 +6,7 @@ its mmap threshold with a fresh mapping and hands it back to the kernel on free,
 faults gigabytes back in, zero-filled page by page: at a million users that was 45% of a step's
 CPU time, in the kernel. Serving them from the heap and never trimming it lets each step reuse the
 last one's pages. The price is fragmentation, so only the training loop runs that way: afterwards
-glibc's defaults are back and the free pages are handed back (measured in docs/scale.md).
+glibc's default limits are back and the free pages are handed back (measured in docs/scale.md).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def _libc(name: str, argtypes: list[Any]) -> Any | None:
 @contextmanager
 def freed_memory_kept() -> Iterator[bool]:
     """Within the block every allocation comes from the heap and the heap never shrinks; after it,
-    glibc's defaults again and the heap's free pages returned to the kernel. Yields False (and
-    changes nothing) where the C library is not glibc."""
+    glibc's default limits again and the heap's free pages returned to the kernel. (One difference
+    stays: once these are set, glibc's mmap threshold no longer adapts to the sizes freed; it keeps
+    the value it had reached.) Yields False (and changes nothing) where the C library is not glibc."""
     mallopt, trim = _libc("mallopt", [ctypes.c_int, ctypes.c_int]), _libc("malloc_trim", [ctypes.c_size_t])
     if mallopt is None or trim is None:
         yield False
