@@ -3,7 +3,8 @@
 An artifact is a directory::
 
     manifest.json           {format_version, model, snapshot_id, created_at, config, metrics, coldstart,
-                             coldstart_validation (optional: how the fold-in weights were chosen)}
+                             coldstart_validation (optional: how the fold-in weights were chosen),
+                             circle (optional: the circle term's weight and how it was chosen)}
     user_ids.json           graph ids of users, in embedding-row order (same for products, categories)
     product_ids.json
     category_ids.json
@@ -14,7 +15,9 @@ An artifact is a directory::
     popularity.npy          int64 [n_products]: training interactions per product
     weights.pt              the model's state_dict (for retraining / inspection; scoring never needs it)
 
-Scoring is always ``user_emb @ product_emb.T`` whatever the model kind, so serving is model-agnostic.
+Scoring is always ``user_emb @ product_emb.T`` whatever the model kind, so serving is model-agnostic,
+plus the circle term (:mod:`graphrec.circle`: what the user's friends bought) where validation gave
+it a weight.
 
 A model trained on a pseudonymised snapshot (``graphrec export --pseudonymise``) is *pseudonymised*:
 its manifest says ``"pseudonymised": true`` with the key's fingerprint, and ``user_ids.json`` holds
@@ -35,6 +38,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from graphrec.circle import circle_weight
 from graphrec.privacy import KeyLike, PseudonymKey, PseudonymKeyError, RealIdIndex, as_key
 
 FORMAT_VERSION = 1
@@ -135,6 +139,11 @@ class Artifact:
         """How the fold-in weights were chosen (:mod:`graphrec.learn.coldstart_validation`); empty for an
         artifact from before the validated fold-in, which uses the defaults."""
         return self.manifest.get("coldstart_validation", {})
+
+    @property
+    def circle_weight(self) -> float:
+        """The circle term's weight (:mod:`graphrec.circle`); 0 for an artifact from before it."""
+        return circle_weight(self.manifest)
 
     def scores(self, user_rows: np.ndarray | Sequence[int]) -> np.ndarray:
         """Dot-product scores of the given users against every product."""
@@ -244,6 +253,7 @@ def save_artifact(
     coldstart: dict[str, float] | None = None,
     pseudonym_fingerprint: str | None = None,
     coldstart_validation: dict[str, Any] | None = None,
+    circle: dict[str, Any] | None = None,
 ) -> Path:
     """Write an artifact directory (created if needed, files overwritten) and return its path.
 
@@ -280,6 +290,7 @@ def save_artifact(
         "metrics": metrics,
         "coldstart": coldstart or {},
         **({"coldstart_validation": coldstart_validation} if coldstart_validation else {}),
+        **({"circle": circle} if circle else {}),
         "dim": int(user_emb.shape[1]),
         "counts": {k: len(ids[k]) for k in _KINDS},
         "pseudonymised": bool(pseudonym_fingerprint),

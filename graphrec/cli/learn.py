@@ -242,7 +242,7 @@ def train(
     import torch
 
     from graphrec.learn.config import TrainConfig, default_config
-    from graphrec.learn.train import Trainer, build_artifact, holdout_metrics, peak_rss_mb
+    from graphrec.learn.train import Trainer, build_artifact, peak_rss_mb
 
     if threads:
         torch.set_num_threads(threads)
@@ -279,12 +279,12 @@ def train(
     finally:
         if reporter is not None:
             reporter.close()
-    test = holdout_metrics(result, data)
-    path = build_artifact(result, data, out, {"test": test})
+    path = build_artifact(result, data, out, holdout=True)
     from graphrec.artifact import Artifact
     from graphrec.coldstart import DEFAULT_WEIGHTS
 
     manifest = Artifact.load(path).manifest
+    test = manifest["metrics"]["test"]
     fold_in = {"weights": {**DEFAULT_WEIGHTS, **manifest.get("coldstart", {})},
                "validation": manifest.get("coldstart_validation", {})}
     summary = {"artifact": str(path), "model": config.model, "snapshot_id": data.snapshot_id,
@@ -292,20 +292,32 @@ def train(
                "train_seconds": round(result.train_seconds, 1),
                "seconds_per_epoch": round(result.seconds_per_epoch, 3),
                "propagation": config.propagation, "peak_rss_mb": peak_rss_mb(),
-               "valid": result.best_valid, "test": test, "coldstart": fold_in}
+               "valid": result.best_valid, "test": test, "coldstart": fold_in,
+               "circle": manifest.get("circle", {})}
     if not wants_table(fmt):
         print_json(summary)
         return
     typer.echo(format_table(["", *(m for m in ("recall@10", "ndcg@10", "recall@20", "ndcg@20") if m in test)],
                             [[part, *(_num(values.get(m)) for m in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
                                       if m in test)]
-                             for part, values in (("validation", result.best_valid), ("test", test))],
+                             for part, values in (("validation (embeddings)", result.best_valid),
+                                                  ("test (as served)", test))],
                             right=range(1, 5)))
     typer.echo(f"\n{config.model}: best epoch {result.best_epoch} of {len(result.history)} run, "
                f"{duration(result.train_seconds)} of training ({result.seconds_per_epoch:.2f} s/epoch, "
                f"{config.propagation} propagation, peak memory {summary['peak_rss_mb']:,} MB)")
     typer.echo(_fold_in_line(fold_in))
+    typer.echo(_circle_line(summary["circle"]))
     _closing(ctx, [f"model: {path}", f"next: graphrec evaluate --model {path} --snapshot {snapshot}"])
+
+
+def _circle_line(record: dict) -> str:
+    """What validation chose for the circle term (graphrec.circle), in a sentence."""
+    if not record.get("weight"):
+        return f"circle term (friends' purchases): off ({record.get('reason', 'not chosen')})"
+    return (f"circle term (friends' purchases): weight {record['weight']:.3g}, validation "
+            f"{record['metric']} {record['recall_without']:.4f} -> {record['recall_with']:.4f} "
+            f"on {record['n_users']:,} users")
 
 
 def fanouts_of(config: "TrainConfig") -> list[int]:
@@ -458,6 +470,7 @@ def evaluate(
                f"(every metric: --format json)\n")
     typer.echo(evaluation_table(report, ks))
     typer.echo(f"\n{_fold_in_line(report.get('coldstart', {}))}")
+    typer.echo(_circle_line(report.get("circle", {})))
     weak = [s.replace("_", " ") for s, e in report.get("lift_over_popular", {}).items() if e["verdict"] == "not_better"]
     if weak:
         typer.echo(f"\nwarning: {report['model']} is not significantly better than most-popular on: "

@@ -11,6 +11,7 @@ One module per concept, importing one way (each only from those above it, never 
 * :mod:`~graphrec.learn.losses`        BPR and the fused sampled softmax.
 * :mod:`~graphrec.learn.ranking`       full-ranking metrics (masked top-k).
 * :mod:`~graphrec.learn.lift`          lift over most-popular with bootstrap intervals.
+* :mod:`~graphrec.learn.circle_fit`    the circle term's weight (friends' purchases), chosen on validation.
 * :mod:`~graphrec.learn.coldstart_validation`  the fold-in's weights, chosen per graph on validation.
 * :mod:`~graphrec.learn.evaluate`      the evaluation harness (slices; ``popular``, ``itemknn``).
 * :mod:`~graphrec.learn.distributed`   data-parallel training (``--ddp N``).
@@ -19,6 +20,6 @@ One module per concept, importing one way (each only from those above it, never 
 * :mod:`~graphrec.learn.report`        ``graphrec evaluate``'s report and plot.
 
 What learning shares with serving stays outside this package and imports nothing from it: the
-artifact format (:mod:`graphrec.artifact`) and the fold-in (:mod:`graphrec.coldstart`), the
-contract between the two. Serving never imports ``graphrec.learn`` (it does not need torch).
+artifact format (:mod:`graphrec.artifact`), the fold-in (:mod:`graphrec.coldstart`) and the circle
+term (:mod:`graphrec.circle`), the contract between the two. Serving never imports ``graphrec.learn`` (it does not need torch).
 """

@@ -38,6 +38,7 @@ import torch
 from graphrec.artifact import MANIFEST, Artifact
 from graphrec.coldstart import (VALIDATED, category_means, popularity_direction, user_parts, user_prior,
                                 with_popularity_column)
+from graphrec.learn.circle_fit import choose_circle_weight
 from graphrec.learn.interactions import Interactions
 from graphrec.learn.lift import LIFT_K, MIN_SLICE_USERS, bootstrap_lift, score_users
 from graphrec.learn.ranking import UserItems
@@ -206,10 +207,10 @@ def choose_weights(artifact: Artifact, data: Interactions, n_users: int = VALIDA
 
 
 def rechoose(path: str | Path, data: Interactions, seed: int = 2024) -> dict[str, Any]:
-    """Choose the fold-in weights of an existing artifact again (no retraining: the embeddings do
-    not depend on the social graph for lightgcn, so a changed friend graph needs only this) and
-    rewrite its manifest; an artifact without a popularity column gets one first. Returns the
-    validation record."""
+    """Choose the fold-in weights and the circle term's weight (:mod:`graphrec.learn.circle_fit`) of
+    an existing artifact again (no retraining: the embeddings do not depend on the social graph for
+    lightgcn, so a changed friend graph needs only this) and rewrite its manifest; an artifact
+    without a popularity column gets one first. Returns the fold-in's validation record."""
     artifact = Artifact.load(path)
     manifest_path = artifact.path / MANIFEST
     manifest = json.loads(manifest_path.read_text())
@@ -229,5 +230,6 @@ def rechoose(path: str | Path, data: Interactions, seed: int = 2024) -> dict[str
     weights, record = choose_weights(artifact, data, seed=seed)
     manifest["coldstart"] = {**coldstart, **weights}
     manifest["coldstart_validation"] = record
+    manifest["circle"] = choose_circle_weight(artifact, data, seed=seed)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return record

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from graphrec.artifact import Artifact
 from graphrec.coldstart import category_means, fold_in_product, fold_in_user
+from graphrec.learn.circle_fit import Circles, ServedScores
 from graphrec.learn.coldstart_validation import Neighbours
 from graphrec.learn.interactions import Interactions
 from graphrec.learn.lift import score_users
@@ -69,6 +70,7 @@ class EvalContext:
     cold_items: Tensor  # bool [num_items]: no known interaction
     cold_test: UserItems  # test pairs whose product is cold
     neighbours: Neighbours  # friends, follows and followers apart: the fold-in weighs them apart
+    circles: Circles  # the circle term's members and training purchases (graphrec.circle)
 
     @classmethod
     def build(cls, data: Interactions, zero_sample: int = ZERO_SAMPLE, seed: int = 2024,
@@ -91,7 +93,7 @@ class EvalContext:
         mask = cold_items[test_pairs[1]]
         cold_test = UserItems.from_pairs(test_pairs[0, mask], test_pairs[1, mask], data.num_users)
         return cls(data, known, test, test_users, cold_users, zero_users, friends, cold_items, cold_test,
-                   neighbours)
+                   neighbours, Circles.of(data))
 
 
 @dataclass
@@ -125,16 +127,11 @@ def run_slices(runs: dict[str, SliceRun | None], ctx: EvalContext, ks: Sequence[
 
 
 def artifact_runs(artifact: Artifact, ctx: EvalContext) -> dict[str, SliceRun | None]:
-    """The rankings of an artifact (real or in-memory): all test users, then each slice."""
+    """The rankings of an artifact (real or in-memory): all test users, then each slice. Every
+    score is the API's: the dot product plus the artifact's circle term (:mod:`graphrec.circle`)."""
     data = ctx.data
-    user_rows = _rows(artifact.user_index, data.user_ids, data.num_users)
-    item_rows = _rows(artifact.product_index, data.item_ids, data.num_items)
-    U = torch.from_numpy(np.ascontiguousarray(artifact.user_emb[user_rows]))
-    P = torch.from_numpy(np.ascontiguousarray(artifact.product_emb[item_rows]))
-
-    def score(rows: Tensor) -> Tensor:
-        return U[rows] @ P.T
-
+    served = ServedScores(artifact, data, ctx.circles)
+    score = served.scorer()
     runs: dict[str, SliceRun | None] = {"overall": SliceRun(score, ctx.known, ctx.test, ctx.test_users),
                                         "cold_users": SliceRun(score, ctx.known, ctx.test, ctx.cold_users)}
 
@@ -143,9 +140,9 @@ def artifact_runs(artifact: Artifact, ctx: EvalContext) -> dict[str, SliceRun | 
     ids = data.user_ids or [str(i) for i in range(data.num_users)]
     zero = ctx.zero_users.tolist()
     Z = torch.from_numpy(np.stack([fold_in_user(artifact, **ctx.neighbours.fold_in_args(u, ids))
-                                   for u in zero]) if zero else np.zeros((0, U.shape[1]), np.float32))
+                                   for u in zero]) if zero else np.zeros((0, served.user_emb.shape[1]), np.float32))
     pos = {u: k for k, u in enumerate(zero)}
-    zero_score = lambda rows: Z[torch.tensor([pos[int(r)] for r in rows])] @ P.T  # noqa: E731
+    zero_score = served.scorer(vectors=lambda rows: Z[torch.tensor([pos[int(r)] for r in rows])])
     runs["zero_interaction_users"] = SliceRun(zero_score, None, ctx.test, ctx.zero_users) if zero else None
 
     # Cold products: replace their (untrained) embeddings by the category fold-in.
@@ -154,11 +151,11 @@ def artifact_runs(artifact: Artifact, ctx: EvalContext) -> dict[str, SliceRun | 
     if cold and ctx.cold_test.indices.numel():
         cats = data.item_categories()
         cat_ids = data.category_ids or [str(i) for i in range(data.num_categories)]
-        P_cold = P.clone()
+        P_cold = served.product_emb.clone()
         P_cold[cold] = torch.from_numpy(np.stack(
             [fold_in_product(artifact, categories=[cat_ids[c] for c in cats[p]]) for p in cold]))
         users = torch.nonzero(ctx.cold_test.counts > 0).flatten()
-        runs["cold_products"] = SliceRun(lambda rows: U[rows] @ P_cold.T, ctx.known, ctx.cold_test, users)
+        runs["cold_products"] = SliceRun(served.scorer(products=P_cold), ctx.known, ctx.cold_test, users)
     return runs
 
 
@@ -166,16 +163,6 @@ def evaluate_artifact(artifact: Artifact, ctx: EvalContext, ks: Sequence[int] = 
                       per_user: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Overall and slice metrics of an artifact (real or in-memory) on ``ctx``'s test pairs."""
     return run_slices(artifact_runs(artifact, ctx), ctx, ks, per_user)
-
-
-def _rows(index: dict[str, int], ids: list[str], n: int) -> np.ndarray:
-    if not ids:
-        return np.arange(n)
-    missing = [i for i in ids if i not in index]
-    if missing:
-        raise ValueError(f"{len(missing)} ids of the snapshot are not in the artifact (e.g. {missing[0]!r}); "
-                         "evaluate an artifact with the snapshot it was trained on")
-    return np.fromiter((index[i] for i in ids), np.int64, len(ids))
 
 
 # -- baselines --------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def evaluate(artifact: Artifact, data: Interactions, ks: Sequence[int] = (10, 20
     report["model"] = artifact.model
     report["coldstart"] = {"weights": {**DEFAULT_WEIGHTS, **artifact.coldstart},
                            "validation": artifact.coldstart_validation}
+    report["circle"] = artifact.manifest.get("circle", {"weight": 0.0, "reason": "the artifact predates the term"})
     report["snapshot_id"] = data.snapshot_id
     report["n_test_users"] = int(ctx.test_users.numel())
     if sampled:  # said in the report itself: a sample's metrics are estimates

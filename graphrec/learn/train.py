@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from graphrec.artifact import save_artifact
 from graphrec.coldstart import fold_in_product, popularity_column, with_popularity_column
 from graphrec.learn.allocator import freed_memory_kept
+from graphrec.learn.circle_fit import ServedScores, choose_circle_weight
 from graphrec.learn.coldstart_validation import choose_weights
 from graphrec.learn.config import TrainConfig
 from graphrec.learn.distributed import rank_and_world
@@ -46,7 +47,7 @@ from graphrec.learn.losses import bpr, sampled_softmax
 from graphrec.learn.minibatch import sampled_propagation
 from graphrec.learn.models import build_model
 from graphrec.learn.evaluate import artifact_from_embeddings
-from graphrec.learn.ranking import UserItems, embedding_scorer, evaluate_scores, sample_test_users
+from graphrec.learn.ranking import ScoreFn, UserItems, embedding_scorer, evaluate_scores, sample_test_users
 
 
 # Negatives of the content loss: the first ones of the step's. Half of Last.fm's 1024 keep the
@@ -386,7 +387,7 @@ def train(data: Interactions, config: TrainConfig | None = None,
 
 
 def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
-                   extra_metrics: dict[str, Any] | None = None) -> Path:
+                   extra_metrics: dict[str, Any] | None = None, holdout: bool = False) -> Path:
     """Save a trained model as an artifact directory (see :mod:`graphrec.artifact`).
 
     Products without training interactions have no trained ID row: their rows are replaced by the
@@ -394,7 +395,9 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
     embedding, whose per-category rows become the artifact's category rows), so the API serves
     exactly what ``evaluate``'s cold_products slice measures.
     The user fold-in's weights are chosen on a validation carve of the training data
-    (:mod:`graphrec.learn.coldstart_validation`) and stored with how they were chosen.
+    (:mod:`graphrec.learn.coldstart_validation`), the circle term's weight on the validation pairs
+    (:mod:`graphrec.learn.circle_fit`); both are stored with how they were chosen. ``holdout``: also
+    record the served scores' test metrics (:func:`holdout_scores`) as ``metrics["test"]``.
     """
     user_emb = result.user_emb.numpy()
     item_emb = result.item_emb.numpy().copy()
@@ -423,11 +426,14 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
         for p in cold:
             item_emb[p] = fold_in_product(art, categories=[art.category_ids[c] for c in art.product_categories[p]])
     coldstart, coldstart_record = choose_weights(art, data, seed=result.config.seed)
+    circle = choose_circle_weight(art, data, seed=result.config.seed)
     coldstart.update({"popularity_scale": scale, **content_weights})
     metrics = {"best_epoch": result.best_epoch, "valid": result.best_valid,
                "train_seconds": round(result.train_seconds, 2),
                "seconds_per_epoch": round(result.seconds_per_epoch, 3),
                "epochs_run": len(result.history), **(extra_metrics or {})}
+    if holdout:
+        metrics["test"] = holdout_scores(ServedScores(art, data).scorer(circle["weight"]), data)
     return save_artifact(
         out_dir, model=result.config.model, snapshot_id=data.snapshot_id, config=result.config.to_dict(),
         metrics=metrics, user_ids=art.user_ids, product_ids=art.product_ids, category_ids=art.category_ids,
@@ -435,7 +441,7 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
         product_categories=art.product_categories, popularity=art.popularity,
         state_dict={k: v.detach().cpu() for k, v in result.model.state_dict().items()},
         pseudonym_fingerprint=data.pseudonym_fingerprint, coldstart=coldstart,
-        coldstart_validation=coldstart_record)
+        coldstart_validation=coldstart_record, circle=circle)
 
 
 def _content_rows(result: TrainResult) -> tuple[np.ndarray, np.ndarray] | None:
@@ -461,12 +467,17 @@ HOLDOUT_USERS = 100_000
 
 def holdout_metrics(result: TrainResult, data: Interactions, ks: tuple[int, ...] = (10, 20),
                     max_users: int | None = HOLDOUT_USERS, seed: int = 2024) -> dict[str, float]:
-    """Overall test metrics of a result (train + valid masked), the number ``evaluate`` reports
-    (on a seeded sample of ``max_users`` test users where there are more: ``sampled_from`` says)."""
+    """Overall test metrics of a result's embeddings (train + valid masked), on a seeded sample of
+    ``max_users`` test users where there are more (``sampled_from`` says)."""
+    return holdout_scores(embedding_scorer(result.user_emb, result.item_emb), data, ks, max_users, seed)
+
+
+def holdout_scores(score: ScoreFn, data: Interactions, ks: tuple[int, ...] = (10, 20),
+                   max_users: int | None = HOLDOUT_USERS, seed: int = 2024) -> dict[str, float]:
+    """:func:`holdout_metrics` of any scorer (an artifact's served scores: what ``evaluate`` reports)."""
     known = torch.cat([data.train, data.valid], 1)
     test = sample_test_users(data.test, data.num_users, max_users, seed)
-    metrics = evaluate_scores(embedding_scorer(result.user_emb, result.item_emb),
-                              UserItems.from_pairs(known[0], known[1], data.num_users),
+    metrics = evaluate_scores(score, UserItems.from_pairs(known[0], known[1], data.num_users),
                               UserItems.from_pairs(test[0], test[1], data.num_users), data.num_items, ks)
     if test.shape[1] < data.test.shape[1]:
         metrics["sampled_from"] = int(torch.unique(data.test[0]).numel())

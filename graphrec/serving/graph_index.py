@@ -36,6 +36,7 @@ import numpy as np
 from neo4j import Driver
 
 from graphrec import schema
+from graphrec.circle import CirclePurchases
 from graphrec.serving.csr import EMPTY, EMPTY_VALUES, common, contains, merged, with_added, without
 from graphrec.serving.graph_arrays import KINDS, RELATIONS, Builder, Changes, GraphArrays
 
@@ -457,6 +458,20 @@ class GraphIndex:
     def social(self, uid: str) -> frozenset[str]:
         """Everybody whose purchases count as a friend's: FRIEND (either way) and FOLLOWS targets."""
         return self.friends(uid) | self.follows(uid)
+
+    def circle_purchases(self, uid: str) -> CirclePurchases:
+        """What the user's circle (:meth:`social`) bought: product ids, how many members bought each,
+        and the circle's size (:mod:`graphrec.circle`). In integer space: one row per member."""
+        n = self._number("user", uid)
+        if n < 0:
+            return CirclePurchases([], np.zeros(0, np.int64), 0)
+        circle = np.union1d(self._row("friends", n), self._row("follows", n))
+        circle = circle[circle != n]
+        rows = [np.unique(self._bought_row(int(m))[0]) for m in circle.tolist()]  # a repeat purchase counts once
+        if not rows or not sum(map(len, rows)):
+            return CirclePurchases([], np.zeros(0, np.int64), len(circle))
+        products, counts = np.unique(np.concatenate(rows), return_counts=True)
+        return CirclePurchases(self._ids("product", products), counts, len(circle))
 
     def friend_direction(self, a: str, b: str) -> str:
         """Direction of the stored FRIEND edge between a and b, seen from a: "out" or "in"."""

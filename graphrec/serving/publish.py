@@ -60,7 +60,8 @@ def publish(service: Service, k: int = 20, batch_users: int = 500,
                 vec, _ = service.user_vector(user_id, state)
                 if vec is None:
                     continue
-                top = rec.recommend(vec, k, exclude=index.bought(user_id).keys())
+                top = rec.recommend(vec, k, exclude=index.bought(user_id).keys(),
+                                    circle=index.circle_purchases(user_id))
                 rows.append({"user": user_id, "items": [
                     {"product": s.product_id, "score": float(np.float32(s.score)), "rank": rank}
                     for rank, s in enumerate(top, 1)]})

@@ -11,8 +11,9 @@ immutable :class:`Catalogue` view, replaced whole (one atomic store) when a prod
 below a view's ``n`` never change, so a new view shares the grown buffers with the old one.
 Callers serialise the writes (add_product, fold_in, shift); see :mod:`graphrec.serving.service`.
 
-A score is the model's dot product ``user_vector . product_vector``; ``percentile`` turns it into
-the one scale clients can compare across users and sources (see :meth:`Recommender.percentiles`).
+A score is the model's dot product ``user_vector . product_vector``, plus the circle term where the
+artifact has a weight for it (what the user's friends bought, :mod:`graphrec.circle`); ``percentile``
+turns it into the one scale clients can compare across users and sources.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from graphrec.artifact import Artifact
+from graphrec.circle import CirclePurchases, circle_term
 from graphrec.coldstart import fold_in_product, fold_in_user
 
 # How far the evidence added live (new purchases, new friends) moves a trained user's vector, as a
@@ -47,7 +49,7 @@ class Filters:
 @dataclass(frozen=True)
 class Scored:
     product_id: str
-    score: float  # the raw value ranked on: model dot product, or training interactions (popular)
+    score: float  # the raw value ranked on: model score (dot product + circle term), or training interactions (popular)
     row: int
     # Share of the catalogue this product outranks for this request, in (0, 1]: the one score
     # whose meaning is the same for trained users, folded-in users and the popular fallback.
@@ -266,10 +268,23 @@ class Recommender:
         pct = 1.0 - above / max(view.n, 1)
         return [Scored(self.product_ids[r], float(values[r]), int(r), float(p)) for r, p in zip(ranked, pct)]
 
+    def model_scores(self, vector: np.ndarray, circle: CirclePurchases | None = None,
+                     view: Catalogue | None = None) -> np.ndarray:
+        """The model's score of every product: dot product, plus the circle term when the artifact
+        weighs it and ``circle`` (the user's, from the graph) is given."""
+        view = view or self.view
+        values = view.product_emb @ vector
+        weight = self.artifact.circle_weight
+        if weight and circle is not None and circle.products:
+            rows = np.fromiter((self.product_rows.get(p, -1) for p in circle.products), np.int64, len(circle.products))
+            known = (rows >= 0) & (rows < view.n)
+            values[rows[known]] += circle_term(circle.counts[known], circle.size, weight)
+        return values
+
     def recommend(self, vector: np.ndarray, k: int, filters: Filters = Filters(),
-                  exclude: Iterable[str] = ()) -> list[Scored]:
+                  exclude: Iterable[str] = (), circle: CirclePurchases | None = None) -> list[Scored]:
         view = self.view
-        return self.top(view.product_emb @ vector, self.mask(filters, exclude, view), k, view)
+        return self.top(self.model_scores(vector, circle, view), self.mask(filters, exclude, view), k, view)
 
     def popular(self, k: int, filters: Filters = Filters(), exclude: Iterable[str] = ()) -> list[Scored]:
         """Most-interacted products in training (the non-personalised baseline)."""

@@ -410,7 +410,7 @@ class Service:
                                    [f"user {user_id!r} is unknown: this is the popular list", *warnings])
         exclude = state.index.bought(user_id).keys()
         with timing.part("rank"):
-            scored = state.recommender.recommend(vec, k, filters, exclude)
+            scored = state.recommender.recommend(vec, k, filters, exclude, state.index.circle_purchases(user_id))
         items = [self._item(state, s) for s in scored]
         if not items and not warnings:
             warnings.append("no product matches the filters")
