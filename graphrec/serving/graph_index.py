@@ -40,6 +40,11 @@ from graphrec.circle import CirclePurchases
 from graphrec.serving.csr import EMPTY, EMPTY_VALUES, common, contains, merged, with_added, without
 from graphrec.serving.graph_arrays import KINDS, RELATIONS, Builder, Changes, GraphArrays
 
+# Co-buyers checked for a name at a time (see GraphIndex._least_named).
+NAME_SCAN = 64
+# Users whose purchases are checked at a time for one in common (see GraphIndex.first_sharing).
+SHARE_SCAN = 32
+
 # A DateTime leaves as epoch seconds: the driver builds a Python datetime for each one otherwise, 30 us
 # a purchase (most of a 100k-user shop's read). Anything else (a date, text) is read as stored.
 _TS_SECONDS = "CASE WHEN r.ts IS :: ZONED DATETIME THEN r.ts.epochMillis / 1000.0 ELSE r.ts END"
@@ -331,6 +336,22 @@ class GraphIndex:
                 named[i] = bool(live[int(numbers[i])])
         return named
 
+    def _least_named(self, numbers: np.ndarray) -> str:
+        """The smallest id among these user numbers (sorted) that have a name, else the smallest id.
+        The read's numbers are in id order, so its first named one is the least: a popular pair's
+        thousands of co-buyers are looked at a block at a time until one has a name."""
+        past = len(self.base.nodes("user").ids)
+        cut = int(np.searchsorted(numbers, past))
+        read, new = numbers[:cut], numbers[cut:]
+        named = new[self._named(new)] if new.size else new
+        for start in range(0, read.size, NAME_SCAN):
+            block = read[start:start + NAME_SCAN]
+            hit = np.flatnonzero(self._named(block))
+            if hit.size:
+                named = np.append(named, block[hit[0]])
+                break
+        return self._least_id(named if named.size else numbers)
+
     def _least_id(self, numbers: np.ndarray) -> str:
         """The smallest id among these user numbers: the read's numbers are in id order, new ones not."""
         past = len(self.base.nodes("user").ids)
@@ -371,6 +392,10 @@ class GraphIndex:
         created live come after the read's): a bounded, deterministic share of a popular product's."""
         n = self._number("product", pid)
         return self._row("buyers", n)[:limit] if n >= 0 else EMPTY
+
+    def user_numbers(self, ids: list[str]) -> np.ndarray:
+        """The users' numbers (-1: unknown), the inverse of :meth:`user_ids_of`."""
+        return self._numbers("user", ids)
 
     def user_ids_of(self, numbers: np.ndarray) -> list[str]:
         return self._ids("user", numbers)
@@ -437,6 +462,24 @@ class GraphIndex:
         a, b = self._number("product", pid), self._number("product", other)
         return common(self._row("buyers", a), self._row("buyers", b)) if a >= 0 and b >= 0 else EMPTY
 
+    def first_sharing(self, numbers: np.ndarray, products: list[str]) -> tuple[int, frozenset[str]]:
+        """The first of these users (numbers, in the given order) who bought one of ``products``:
+        their position, and which of ``products`` they bought; (-1, empty) when none did. In
+        integer space, ``SHARE_SCAN`` users' purchase rows at a time: no id is decoded on the way."""
+        mine = self._numbers("product", products)
+        mine = np.unique(mine[mine >= 0])
+        if not mine.size:
+            return -1, frozenset()
+        for start in range(0, len(numbers), SHARE_SCAN):
+            rows = [self._bought_row(m)[0] for m in numbers[start:start + SHARE_SCAN].tolist()]
+            flat = np.concatenate(rows)
+            hits = np.flatnonzero(contains(mine, flat))
+            if hits.size:
+                owner = int(np.searchsorted(np.cumsum([len(r) for r in rows]), hits[0], side="right"))
+                row = rows[owner]
+                return start + owner, frozenset(self._ids("product", row[contains(mine, row)]))
+        return -1, frozenset()
+
     def co_buyers(self, pid: str, other: str) -> set[str]:
         """Users who bought both products."""
         return set(self._ids("user", self._common_buyers(pid, other)))
@@ -452,8 +495,7 @@ class GraphIndex:
         avoid = list(avoid)
         pool = both[~np.isin(both, self._numbers("user", avoid))] if avoid else both
         pool = pool if pool.size else both
-        named = pool[self._named(pool)]
-        return self._least_id(named if named.size else pool), int(both.size)
+        return self._least_named(pool), int(both.size)
 
     def social(self, uid: str) -> frozenset[str]:
         """Everybody whose purchases count as a friend's: FRIEND (either way) and FOLLOWS targets."""
