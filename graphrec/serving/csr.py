@@ -106,6 +106,23 @@ def common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return both[1:][both[1:] == both[:-1]]
 
 
+def bitset(row: np.ndarray) -> np.ndarray:
+    """A sorted row as one bit per number up to its largest (little-endian bit order): membership
+    of many numbers is then one gather, whatever the row's length."""
+    mask = np.zeros(int(row[-1]) + 1 if len(row) else 0, dtype=bool)
+    mask[row] = True
+    return np.packbits(mask, bitorder="little")
+
+
+def in_bitset(bits: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """Which of ``numbers`` the row of ``bits`` holds."""
+    if not len(bits):
+        return np.zeros(len(numbers), dtype=bool)
+    byte = numbers >> 3
+    inside = byte < len(bits)
+    return inside & ((bits[np.minimum(byte, len(bits) - 1)] >> (numbers & 7)) & 1).astype(bool)
+
+
 def with_added(row: np.ndarray, numbers: np.ndarray) -> np.ndarray:
     return np.union1d(row, numbers).astype(np.int32)
 

@@ -234,19 +234,19 @@ class Explainer:
         close = sims >= threshold
         numbers, sims = numbers[close], sims[close]
         named = {step["id"] for e in found for step in e.path if step.get("label") == schema.USER.label}
-        skip = idx.user_numbers([user_id, *named])
-        order = numbers[np.lexsort((numbers, -sims))]  # closest first, then by id
-        order = order[~np.isin(order, skip)]
-        # The purchases this request read (a live write may add one meanwhile), in integer space.
-        at, shared = idx.first_sharing(order, ranked_q)
-        if at < 0:
-            return None
-        (other,) = idx.user_ids_of(order[at : at + 1])
-        q = next(q for q in ranked_q if q in shared)
-        text = (f"{idx.user_label(other)}, whose taste is close to yours (you both bought "
-                f"{idx.product_label(q)}), bought {idx.product_label(pid)}")
-        path = _shared_purchase_path(user_id, q, other, pid)
-        return Explanation("similar_user", text, path)
+        mine = set(ranked_q)  # the purchases this request read: a live write may add one meanwhile
+        for other in idx.user_ids_of(numbers[np.lexsort((numbers, -sims))]):  # closest first, then by id
+            if other == user_id or other in named:
+                continue
+            shared = mine & idx.bought(other).keys()  # set intersection in C, then order
+            if not shared:
+                continue
+            q = next(q for q in ranked_q if q in shared)
+            text = (f"{idx.user_label(other)}, whose taste is close to yours (you both bought "
+                    f"{idx.product_label(q)}), bought {idx.product_label(pid)}")
+            path = _shared_purchase_path(user_id, q, other, pid)
+            return Explanation("similar_user", text, path)
+        return None
 
     def _friend_of_friend(self, user_id: str, pid: str, *, social: set[str], **_: Any) -> Explanation | None:
         idx = self.index

@@ -37,13 +37,14 @@ from neo4j import Driver
 
 from graphrec import schema
 from graphrec.circle import CirclePurchases
-from graphrec.serving.csr import EMPTY, EMPTY_VALUES, common, contains, merged, with_added, without
+from graphrec.serving.csr import (EMPTY, EMPTY_VALUES, bitset, common, contains, in_bitset, merged, with_added,
+                                  without)
 from graphrec.serving.graph_arrays import KINDS, RELATIONS, Builder, Changes, GraphArrays
 
-# Co-buyers checked for a name at a time (see GraphIndex._least_named).
-NAME_SCAN = 64
-# Users whose purchases are checked at a time for one in common (see GraphIndex.first_sharing).
-SHARE_SCAN = 32
+# A product bought by at least one user in this many has its buyers held as a bitset as well (for
+# co-buyers): the bitset then takes at most twice the bytes of the row itself (1 bit per user
+# against 32 bits per buyer), so it adds at most 8 bytes per purchase of those products.
+BITSET_SHARE = 64
 
 # A DateTime leaves as epoch seconds: the driver builds a Python datetime for each one otherwise, 30 us
 # a purchase (most of a 100k-user shop's read). Anything else (a date, text) is read as stored.
@@ -209,6 +210,8 @@ class GraphIndex:
         self._categories: dict[int, tuple[str, ...]] = {}
         self._user_texts: tuple[UserTexts, UserTexts] | None = None  # the read's ids and names, for search
         self._user_rows: tuple[list[str], np.ndarray] | None = None  # see user_rows
+        self._name_mask: np.ndarray | None = None  # the read's users with a name (see _named)
+        self._bitsets: dict[int, tuple[np.ndarray | None, np.ndarray]] = {}  # see _buyer_bits
 
     @classmethod
     def load(cls, driver: Driver, database: str = "neo4j") -> "GraphIndex":
@@ -323,34 +326,23 @@ class GraphIndex:
         return {u for u, has in zip(users, named.tolist()) if has}
 
     def _named(self, numbers: np.ndarray) -> np.ndarray:
-        """Which of these user numbers have a non-empty name (live names first)."""
-        texts = self.base.nodes("user").names
-        inside = (numbers >= 0) & (numbers < len(texts.missing))
-        named = np.zeros(len(numbers), dtype=bool)
-        if inside.any():
-            at = numbers[inside]
-            named[inside] = ~texts.missing[at] & (texts.offsets[at + 1] > texts.offsets[at])
+        """Which of these user numbers have a non-empty name (live names first): one gather from a
+        mask of the read's named users, made once (a popular pair has tens of thousands of co-buyers)."""
+        if self._name_mask is None:
+            texts = self.base.nodes("user").names
+            self._name_mask = ~texts.missing & (texts.offsets[1:] > texts.offsets[:-1])
+        mask = self._name_mask
+        inside = (numbers >= 0) & (numbers < len(mask))
+        if inside.all():
+            named = mask[numbers]
+        else:
+            named = np.zeros(len(numbers), dtype=bool)
+            named[inside] = mask[numbers[inside]]
         live = self._names["user"]
         if live:
             for i in np.flatnonzero(np.isin(numbers, np.fromiter(live, dtype=np.int64, count=len(live)))).tolist():
                 named[i] = bool(live[int(numbers[i])])
         return named
-
-    def _least_named(self, numbers: np.ndarray) -> str:
-        """The smallest id among these user numbers (sorted) that have a name, else the smallest id.
-        The read's numbers are in id order, so its first named one is the least: a popular pair's
-        thousands of co-buyers are looked at a block at a time until one has a name."""
-        past = len(self.base.nodes("user").ids)
-        cut = int(np.searchsorted(numbers, past))
-        read, new = numbers[:cut], numbers[cut:]
-        named = new[self._named(new)] if new.size else new
-        for start in range(0, read.size, NAME_SCAN):
-            block = read[start:start + NAME_SCAN]
-            hit = np.flatnonzero(self._named(block))
-            if hit.size:
-                named = np.append(named, block[hit[0]])
-                break
-        return self._least_id(named if named.size else numbers)
 
     def _least_id(self, numbers: np.ndarray) -> str:
         """The smallest id among these user numbers: the read's numbers are in id order, new ones not."""
@@ -392,10 +384,6 @@ class GraphIndex:
         created live come after the read's): a bounded, deterministic share of a popular product's."""
         n = self._number("product", pid)
         return self._row("buyers", n)[:limit] if n >= 0 else EMPTY
-
-    def user_numbers(self, ids: list[str]) -> np.ndarray:
-        """The users' numbers (-1: unknown), the inverse of :meth:`user_ids_of`."""
-        return self._numbers("user", ids)
 
     def user_ids_of(self, numbers: np.ndarray) -> list[str]:
         return self._ids("user", numbers)
@@ -458,27 +446,28 @@ class GraphIndex:
         return {u for u, hit in zip(users, hits.tolist()) if hit}
 
     def _common_buyers(self, pid: str, other: str) -> np.ndarray:
-        """Numbers of the users who bought both products."""
+        """Numbers of the users who bought both products (in order). The buyers of a product bought
+        by at least one user in ``BITSET_SHARE`` are held as a bitset too: the other row is then
+        looked up in it, one gather, instead of merged with tens of thousands of numbers."""
         a, b = self._number("product", pid), self._number("product", other)
-        return common(self._row("buyers", a), self._row("buyers", b)) if a >= 0 and b >= 0 else EMPTY
+        if a < 0 or b < 0:
+            return EMPTY
+        (short, _), (long, n_long) = sorted(((self._row("buyers", a), a), (self._row("buyers", b), b)),
+                                            key=lambda rn: len(rn[0]))
+        if len(long) * BITSET_SHARE >= len(self.base.users.ids) > 0:
+            return short[in_bitset(self._buyer_bits(n_long, long), short)]
+        return common(short, long)
 
-    def first_sharing(self, numbers: np.ndarray, products: list[str]) -> tuple[int, frozenset[str]]:
-        """The first of these users (numbers, in the given order) who bought one of ``products``:
-        their position, and which of ``products`` they bought; (-1, empty) when none did. In
-        integer space, ``SHARE_SCAN`` users' purchase rows at a time: no id is decoded on the way."""
-        mine = self._numbers("product", products)
-        mine = np.unique(mine[mine >= 0])
-        if not mine.size:
-            return -1, frozenset()
-        for start in range(0, len(numbers), SHARE_SCAN):
-            rows = [self._bought_row(m)[0] for m in numbers[start:start + SHARE_SCAN].tolist()]
-            flat = np.concatenate(rows)
-            hits = np.flatnonzero(contains(mine, flat))
-            if hits.size:
-                owner = int(np.searchsorted(np.cumsum([len(r) for r in rows]), hits[0], side="right"))
-                row = rows[owner]
-                return start + owner, frozenset(self._ids("product", row[contains(mine, row)]))
-        return -1, frozenset()
+    def _buyer_bits(self, n: int, row: np.ndarray) -> np.ndarray:
+        """The bitset of product ``n``'s buyers (``row``), made once per row: a live purchase gives
+        the product a new row object, and so a new bitset."""
+        live = self._rows["buyers"].get(n)
+        source = live[0] if live is not None else None  # None: the read's row, which never changes
+        kept = self._bitsets.get(n)
+        if kept is None or kept[0] is not source:
+            kept = (source, bitset(row))
+            self._bitsets[n] = kept
+        return kept[1]
 
     def co_buyers(self, pid: str, other: str) -> set[str]:
         """Users who bought both products."""
@@ -495,7 +484,8 @@ class GraphIndex:
         avoid = list(avoid)
         pool = both[~np.isin(both, self._numbers("user", avoid))] if avoid else both
         pool = pool if pool.size else both
-        return self._least_named(pool), int(both.size)
+        named = pool[self._named(pool)]
+        return self._least_id(named if named.size else pool), int(both.size)
 
     def social(self, uid: str) -> frozenset[str]:
         """Everybody whose purchases count as a friend's: FRIEND (either way) and FOLLOWS targets."""

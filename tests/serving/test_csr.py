@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphrec.serving.csr import MERGE_RATIO, common
+from graphrec.serving.csr import MERGE_RATIO, bitset, common, in_bitset
 
 
 def test_common_equals_a_set_intersection_on_both_paths():
@@ -21,3 +21,14 @@ def test_common_equals_a_set_intersection_on_both_paths():
                 got = common(x, y)
                 assert got.tolist() == want, (la, lb)
                 assert got.dtype == np.int32
+
+
+def test_bitset_membership_equals_a_set_lookup():
+    rng = np.random.default_rng(5)
+    for size in (0, 1, 7, 8, 9, 300, 5000):
+        row = np.unique(rng.integers(0, max(size, 1) * 3, size)).astype(np.int32)
+        numbers = rng.integers(0, max(size, 1) * 4 + 20, 400).astype(np.int32)  # past the row's end too
+        held = set(row.tolist())
+        got = in_bitset(bitset(row), numbers)
+        assert got.tolist() == [n in held for n in numbers.tolist()], size
+        assert in_bitset(bitset(row), row).all()
