@@ -200,9 +200,10 @@ class Explainer:
             return None
         art = self.rec.artifact
         n_users = len(art.user_ids)
-        rows = self.rec.user_sample(SIMILARITY_SAMPLE)
+        rows, vectors = self.rec.user_sample(SIMILARITY_SAMPLE)
         own = art.user_index.get(user_id)
-        sims = art.user_emb[rows[rows != own] if own is not None else rows] @ user_vector
+        sims = vectors @ user_vector
+        sims = sims[rows != own] if own is not None else sims
         if not len(sims):
             return None
         nearest = max(SIMILAR_USERS, SIMILAR_SHARE * n_users)  # out of every user

@@ -95,7 +95,7 @@ class Recommender:
         # Rows of trained users erased from the graph: never served again. Rows, not ids: with a
         # pseudonymised artifact a row's id may be a pseudonym while requests name the real id.
         self.hidden_rows: frozenset[int] = frozenset()
-        self._user_sample: np.ndarray | None = None
+        self._user_sample: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- products -----------------------------------------------------------------------------
     @property
@@ -161,13 +161,15 @@ class Recommender:
             self.set_product_attributes(product_id, price, categories)
 
     # -- users --------------------------------------------------------------------------------
-    def user_sample(self, size: int) -> np.ndarray:
-        """Rows of at most ``size`` trained users, drawn once (seeded) and kept: every row when there
-        are no more than ``size``. For statistics over users that must not cost O(users) a request."""
+    def user_sample(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of at most ``size`` trained users, drawn once (seeded) and kept, with their vectors
+        (a contiguous copy: gathering them per request cost more than scoring them): every row when
+        there are no more than ``size``. For statistics over users that must not cost O(users) a
+        request."""
         n = len(self.artifact.user_ids)
-        if self._user_sample is None or len(self._user_sample) != min(size, n):
+        if self._user_sample is None or len(self._user_sample[0]) != min(size, n):
             rows = np.arange(n) if n <= size else np.sort(np.random.default_rng(0).choice(n, size, replace=False))
-            self._user_sample = rows
+            self._user_sample = (rows, np.ascontiguousarray(self.artifact.user_emb[rows]))
         return self._user_sample
 
     def trained_vector(self, user_id: str) -> np.ndarray | None:
