@@ -237,12 +237,15 @@ def test_cli_pipeline_on_exported_shop(empty_db, tmp_path):
                               "--epochs", "2", "--dim", "8", "--format", "table"])
     assert res.exit_code == 0, res.output
     rows = {line.split(" | ")[0].strip(): line for line in res.stdout.splitlines()[2:4]}
-    assert set(rows) == {"validation", "test"}, res.stdout  # a table for people, not JSON
+    assert set(rows) == {"validation (embeddings)", "test (as served)"}, res.stdout  # a table for people, not JSON
     assert f"model: {tmp_path / 'm2'}" in res.stderr and "next: graphrec evaluate" in res.stderr
     assert "stops after 8 validations without gain" in res.stderr and "train lightgcn: epoch 1 (at most 2)" in res.stderr
     assert "or after 10:00 of training" in res.stderr  # every run has a time budget
     assert "stopped: epoch maximum" in res.stderr and "\r" not in res.stderr
     assert "fold-in weights (friends " in res.stdout
+    circle = json.loads((tmp_path / "m2" / "manifest.json").read_text())["circle"]
+    assert "circle term (friends' purchases): " in res.stdout and circle["metric"] == "recall@20"
+    assert (f"weight {circle['weight']:.3g}" in res.stdout) if circle["weight"] else ("off (" in res.stdout)
     res = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m"), "--snapshot", str(tmp_path / "snap"),
                               "--baselines", "popular", "--plot", str(tmp_path / "curves.png")])
     assert res.exit_code == 0, res.output
