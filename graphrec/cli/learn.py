@@ -232,6 +232,11 @@ def train(
     ddp: Annotated[int, typer.Option(
         "--ddp", min=1, help="Train data-parallel in this many processes (PyTorch DDP, gloo on CPU): each "
                              "takes its share of every epoch, batches of --batch-size each.")] = 1,
+    circle: Annotated[bool, typer.Option(
+        "--circle/--no-circle",
+        help="Add the circle term (what a user's friends bought) to scores, its weight chosen on "
+             "validation; --no-circle keeps the embeddings' scores alone, which ranks products nobody "
+             "has bought yet higher against friends' purchases (docs/learning.md).")] = True,
     split: SplitOpt = Split.auto,
     seed: SeedOpt = 2024,
     progress: ProgressOpt = None,
@@ -279,7 +284,7 @@ def train(
     finally:
         if reporter is not None:
             reporter.close()
-    path = build_artifact(result, data, out, holdout=True)
+    path = build_artifact(result, data, out, holdout=True, circle=circle)
     from graphrec.artifact import Artifact
     from graphrec.coldstart import DEFAULT_WEIGHTS
 

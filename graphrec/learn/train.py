@@ -387,7 +387,8 @@ def train(data: Interactions, config: TrainConfig | None = None,
 
 
 def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
-                   extra_metrics: dict[str, Any] | None = None, holdout: bool = False) -> Path:
+                   extra_metrics: dict[str, Any] | None = None, holdout: bool = False,
+                   circle: bool = True) -> Path:
     """Save a trained model as an artifact directory (see :mod:`graphrec.artifact`).
 
     Products without training interactions have no trained ID row: their rows are replaced by the
@@ -398,6 +399,7 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
     (:mod:`graphrec.learn.coldstart_validation`), the circle term's weight on the validation pairs
     (:mod:`graphrec.learn.circle_fit`); both are stored with how they were chosen. ``holdout``: also
     record the served scores' test metrics (:func:`holdout_scores`) as ``metrics["test"]``.
+    ``circle=False``: no circle term (weight 0, recorded as turned off).
     """
     user_emb = result.user_emb.numpy()
     item_emb = result.item_emb.numpy().copy()
@@ -426,14 +428,15 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
         for p in cold:
             item_emb[p] = fold_in_product(art, categories=[art.category_ids[c] for c in art.product_categories[p]])
     coldstart, coldstart_record = choose_weights(art, data, seed=result.config.seed)
-    circle = choose_circle_weight(art, data, seed=result.config.seed)
+    circle_record = (choose_circle_weight(art, data, seed=result.config.seed) if circle else
+                     {"weight": 0.0, "metric": "recall@20", "reason": "turned off (--no-circle)"})
     coldstart.update({"popularity_scale": scale, **content_weights})
     metrics = {"best_epoch": result.best_epoch, "valid": result.best_valid,
                "train_seconds": round(result.train_seconds, 2),
                "seconds_per_epoch": round(result.seconds_per_epoch, 3),
                "epochs_run": len(result.history), **(extra_metrics or {})}
     if holdout:
-        metrics["test"] = holdout_scores(ServedScores(art, data).scorer(circle["weight"]), data)
+        metrics["test"] = holdout_scores(ServedScores(art, data).scorer(circle_record["weight"]), data)
     return save_artifact(
         out_dir, model=result.config.model, snapshot_id=data.snapshot_id, config=result.config.to_dict(),
         metrics=metrics, user_ids=art.user_ids, product_ids=art.product_ids, category_ids=art.category_ids,
@@ -441,7 +444,7 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
         product_categories=art.product_categories, popularity=art.popularity,
         state_dict={k: v.detach().cpu() for k, v in result.model.state_dict().items()},
         pseudonym_fingerprint=data.pseudonym_fingerprint, coldstart=coldstart,
-        coldstart_validation=coldstart_record, circle=circle)
+        coldstart_validation=coldstart_record, circle=circle_record)
 
 
 def _content_rows(result: TrainResult) -> tuple[np.ndarray, np.ndarray] | None:
