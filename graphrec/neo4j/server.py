@@ -289,7 +289,9 @@ class LocalNeo4j:
         with os.fdopen(fd, "w") as f:
             f.write(password + "\n")
         done = subprocess.run(
-            ["java", "-cp", classpath, ADMIN_CLASS, "dbms", "set-initial-password", password],
+            # "--": a password may start with "-" (token_urlsafe does, 1 time in 64), which neo4j-admin would
+            # read as an option.
+            ["java", "-cp", classpath, ADMIN_CLASS, "dbms", "set-initial-password", "--", password],
             env=self._java_env(), capture_output=True, text=True,
         )
         if done.returncode != 0:

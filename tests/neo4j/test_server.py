@@ -93,3 +93,16 @@ def test_short_password_is_refused_before_neo4j_runs(tmp_path):
     assert out.returncode == 1
     assert "NEO4J_PASSWORD must have at least 8 characters" in out.stderr
     assert not json.loads(graphrec(env, "neo4j", "status").stdout)["running"]
+
+
+def test_a_password_starting_with_a_dash_is_the_password(home_env):
+    """neo4j-admin reads an argument starting with "-" as an option; a generated password starts
+    with one 1 time in 64 (token_urlsafe), so the password follows "--"."""
+    from neo4j import GraphDatabase
+
+    env = {**home_env, "NEO4J_PASSWORD": "-starts-with-a-dash"}
+    started = graphrec(env, "neo4j", "start")
+    assert started.returncode == 0, started.stderr
+    uri = json.loads(started.stdout)["uri"]
+    with GraphDatabase.driver(uri, auth=("neo4j", "-starts-with-a-dash")) as driver:
+        assert driver.execute_query("RETURN 1 AS one").records[0]["one"] == 1
