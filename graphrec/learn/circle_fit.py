@@ -121,14 +121,16 @@ def _rows(index: Mapping[str, int], ids: list[str], n: int) -> np.ndarray:
     return np.fromiter((index[i] for i in ids), np.int64, len(ids))
 
 
-def choose_circle_weight(artifact: Artifact, data: Interactions, seed: int = 2024) -> dict[str, Any]:
+def choose_circle_weight(artifact: Artifact, data: Interactions, seed: int = 2024,
+                         served: ServedScores | None = None) -> dict[str, Any]:
     """The weight and how it was chosen: ``{"weight", "metric", "n_users", "spread", "tried":
-    [[weight, recall], ...], "recall_without", "recall_with", "reason"}``."""
+    [[weight, recall], ...], "recall_without", "recall_with", "reason"}``. ``served``: the
+    artifact's scores over ``data`` where the caller has them already."""
     metric = f"recall@{LIFT_K}"
     record: dict[str, Any] = {"weight": 0.0, "metric": metric, "seed": seed}
-    circles = Circles.of(data)
-    if circles.empty or not data.valid.shape[1]:
-        record["reason"] = "no social edges" if circles.empty else "no validation pairs"
+    served = served or ServedScores(artifact, data)
+    if served.circles.empty or not data.valid.shape[1]:
+        record["reason"] = "no social edges" if served.circles.empty else "no validation pairs"
         return record
     users = torch.unique(data.valid[0])
     if users.numel() > VALIDATION_USERS:
@@ -136,7 +138,6 @@ def choose_circle_weight(artifact: Artifact, data: Interactions, seed: int = 202
         users = users[pick].sort().values
     known = UserItems.from_pairs(data.train[0], data.train[1], data.num_users)
     valid = UserItems.from_pairs(data.valid[0], data.valid[1], data.num_users)
-    served = ServedScores(artifact, data, circles)
     spread = float(served.scorer(0.0)(users[:256]).std(dim=1).mean())
     tried: dict[float, float] = {}
 

@@ -43,6 +43,7 @@ from graphrec.learn.coldstart_validation import choose_weights
 from graphrec.learn.config import TrainConfig
 from graphrec.learn.distributed import rank_and_world
 from graphrec.learn.interactions import Interactions
+from graphrec.learn.lift import LIFT_K
 from graphrec.learn.losses import bpr, sampled_softmax
 from graphrec.learn.minibatch import sampled_propagation
 from graphrec.learn.models import build_model
@@ -428,15 +429,16 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
         for p in cold:
             item_emb[p] = fold_in_product(art, categories=[art.category_ids[c] for c in art.product_categories[p]])
     coldstart, coldstart_record = choose_weights(art, data, seed=result.config.seed)
-    circle_record = (choose_circle_weight(art, data, seed=result.config.seed) if circle else
-                     {"weight": 0.0, "metric": "recall@20", "reason": "turned off (--no-circle)"})
+    served = ServedScores(art, data)  # the rows saved below, scored as the API will
+    circle_record = (choose_circle_weight(art, data, seed=result.config.seed, served=served) if circle else
+                     {"weight": 0.0, "metric": f"recall@{LIFT_K}", "reason": "turned off (--no-circle)"})
     coldstart.update({"popularity_scale": scale, **content_weights})
     metrics = {"best_epoch": result.best_epoch, "valid": result.best_valid,
                "train_seconds": round(result.train_seconds, 2),
                "seconds_per_epoch": round(result.seconds_per_epoch, 3),
                "epochs_run": len(result.history), **(extra_metrics or {})}
     if holdout:
-        metrics["test"] = holdout_scores(ServedScores(art, data).scorer(circle_record["weight"]), data)
+        metrics["test"] = holdout_scores(served.scorer(circle_record["weight"]), data)
     return save_artifact(
         out_dir, model=result.config.model, snapshot_id=data.snapshot_id, config=result.config.to_dict(),
         metrics=metrics, user_ids=art.user_ids, product_ids=art.product_ids, category_ids=art.category_ids,

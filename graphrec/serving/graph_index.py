@@ -452,10 +452,11 @@ class GraphIndex:
         a, b = self._number("product", pid), self._number("product", other)
         if a < 0 or b < 0:
             return EMPTY
-        (short, _), (long, n_long) = sorted(((self._row("buyers", a), a), (self._row("buyers", b), b)),
-                                            key=lambda rn: len(rn[0]))
+        short, long = self._row("buyers", a), self._row("buyers", b)
+        if len(short) > len(long):
+            short, long, b = long, short, a  # b: the longer row's product
         if len(long) * BITSET_SHARE >= len(self.base.users.ids) > 0:
-            return short[in_bitset(self._buyer_bits(n_long, long), short)]
+            return short[in_bitset(self._buyer_bits(b, long), short)]
         return common(short, long)
 
     def _buyer_bits(self, n: int, row: np.ndarray) -> np.ndarray:

@@ -61,7 +61,7 @@ def publish(service: Service, k: int = 20, batch_users: int = 500,
                 if vec is None:
                     continue
                 top = rec.recommend(vec, k, exclude=index.bought(user_id).keys(),
-                                    circle=index.circle_purchases(user_id))
+                                    circle=service.circle_of(user_id, state))
                 rows.append({"user": user_id, "items": [
                     {"product": s.product_id, "score": float(np.float32(s.score)), "rank": rank}
                     for rank, s in enumerate(top, 1)]})

@@ -38,6 +38,7 @@ import numpy as np
 from neo4j import Driver
 
 from graphrec.artifact import Artifact
+from graphrec.circle import CirclePurchases
 from graphrec.config import Settings
 from graphrec.serving import timing, writes
 from graphrec.serving.changes import OwnCommits, Version, current_version
@@ -372,6 +373,12 @@ class Service:
         rec.user_vectors[user_id] = (vec, stamp)
         return vec, source
 
+    @staticmethod
+    def circle_of(user_id: str, state: ServingState) -> CirclePurchases | None:
+        """What the user's circle bought (graphrec.circle), read from the index only when the model
+        gives the circle term a weight: most requests of a model without it never walk the circle."""
+        return state.index.circle_purchases(user_id) if state.recommender.artifact.circle_weight else None
+
     # -- recommendations ---------------------------------------------------------------------------
     def _resolve_filters(self, state: ServingState, filters: Filters, warnings: list[str]) -> Filters:
         """Category names work as well as ids; filters that can match nothing say so."""
@@ -410,7 +417,7 @@ class Service:
                                    [f"user {user_id!r} is unknown: this is the popular list", *warnings])
         exclude = state.index.bought(user_id).keys()
         with timing.part("rank"):
-            scored = state.recommender.recommend(vec, k, filters, exclude, state.index.circle_purchases(user_id))
+            scored = state.recommender.recommend(vec, k, filters, exclude, self.circle_of(user_id, state))
         items = [self._item(state, s) for s in scored]
         if not items and not warnings:
             warnings.append("no product matches the filters")
