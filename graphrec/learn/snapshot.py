@@ -14,11 +14,12 @@ A snapshot directory::
     edges/in_category.parquet  src (product), dst (category), primary
     edges/subcategory_of.parquet  src, dst (categories)
 
-Export runs one read transaction per node label and relationship type. Nodes come in pages of
-``batch_size`` in key order (keyset paging on the key's unique index); relationships come for
-batches of start nodes, about ``batch_size`` at a time; each page or batch is one record of
-parallel lists, written to Parquet at once. Memory stays bounded by the id maps (one dict entry
-per node) plus one batch. Node indices are the rank of the id in sorted order and relationship
+Export reads each node label in one read transaction, in pages of ``batch_size`` in key order
+(keyset paging on the key's unique index); relationships come for batches of start nodes, about
+``batch_size`` at a time, each batch its own read transaction, with :data:`EXPORT_STREAMS` queries in
+flight so that Neo4j computes the next batches while this process writes one. Each page or batch is
+one record of parallel lists, written to Parquet at once. Memory stays bounded by the node keys (a
+list and a hash index per label) plus a few batches. Node indices are the rank of the id in sorted order and relationship
 files are sorted by (src, dst), so two exports of the same graph give identical files and the same
 snapshot id, whichever way the graph was loaded. The snapshot id hashes the decoded values column
 by column, not the Parquet bytes (which carry the writer's version).
@@ -37,8 +38,9 @@ import hashlib
 import json
 import time
 import warnings
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
@@ -65,6 +67,8 @@ if TYPE_CHECKING:
 
 SNAPSHOT_FORMAT = 1
 DEFAULT_BATCH_SIZE = 50_000
+# Relationship queries in flight at once: Neo4j runs each on one core, so two keep this machine's both busy.
+EXPORT_STREAMS = 2
 
 # Node label -> (snapshot node type, properties exported besides the key).
 NODE_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -102,14 +106,17 @@ def _node_query(label: str, key: str, props: Iterable[str]) -> str:
 
 
 def _edge_query(rel: schema.RelType) -> str:
-    """The relationships of a batch of start nodes (``$starts``: [key, index] pairs) as one record of
-    parallel lists, nulls kept in place: one record per start node cost the driver more to decode
-    than the relationships themselves (47k relationships/s on ten million, against 160k+ in batches)."""
+    """The relationships of a batch of start nodes (``$keys``) as one record of parallel lists, nulls
+    kept in place, each relationship naming its start node by position in ``$keys``: one record per
+    start node cost the driver more to decode than the relationships themselves (47k relationships/s
+    on ten million, against 160k+ in batches), and sending [key, index] pairs cost the client more
+    to build than positions cost the server to count."""
     start, end = schema.node_type(rel.start), schema.node_type(rel.end)
     # Temporal values leave as epoch milliseconds: plain integers in Parquet.
-    values = ["s[1]", f"b.{end.key}"] + [f"r.{p}.epochMillis" if p == "ts" else f"r.{p}" for p in rel.properties]
-    split = ", ".join(f"[row IN rows | row[{i}]] AS {c}" for i, c in enumerate(["src", "dst", *rel.properties]))
-    return (f"UNWIND $starts AS s MATCH (a:{rel.start} {{{start.key}: s[0]}})-[r:{rel.type}]->(b:{rel.end}) "
+    values = ["i", f"b.{end.key}"] + [f"r.{p}.epochMillis" if p == "ts" else f"r.{p}" for p in rel.properties]
+    split = ", ".join(f"[row IN rows | row[{i}]] AS {c}" for i, c in enumerate(["at", "dst", *rel.properties]))
+    return (f"UNWIND range(0, size($keys) - 1) AS i WITH i, $keys[i] AS key "
+            f"MATCH (a:{rel.start} {{{start.key}: key}})-[r:{rel.type}]->(b:{rel.end}) "
             f"WITH collect([{', '.join(values)}]) AS rows RETURN {split}")
 
 
@@ -139,28 +146,77 @@ def _node_pages(driver: "Driver", query: str, database: str | None, page: int) -
             after = columns["id"][-1]
 
 
-def _edge_batches(driver: "Driver", query: str, database: str | None, starts: dict[Any, int],
-                  batch_size: int) -> Iterator[dict[str, list]]:
-    """The relationships of every start node, about ``batch_size`` at a time, in one read transaction.
-    Start nodes go in batches sized by the mean degree seen so far."""
-    pending = iter(starts.items())
-    per_query = 1000
-    with _read_tx(driver, database) as tx:
-        seen = rows = 0
-        while batch := [list(pair) for pair in islice(pending, per_query)]:
-            columns = _columns(tx.run(query, starts=batch))
-            seen, rows = seen + len(batch), rows + len(columns["src"])
-            per_query = int(min(max(batch_size * seen / max(rows, 1), 100), 100_000))
-            if columns["src"]:
-                yield columns
+def _edge_batches(driver: "Driver", query: str, database: str | None, keys: list, batch_size: int,
+                  streams: int = EXPORT_STREAMS) -> Iterator[tuple[int, dict[str, list]]]:
+    """The relationships of every start node in ``keys``, about ``batch_size`` at a time, as (position
+    of the batch's first key, columns), in key order. ``streams`` queries are in flight at once, each
+    its own read transaction: Neo4j runs a query on one core, so the server computes the next batches
+    while this thread converts and writes one. Start nodes go in batches sized by the mean degree seen."""
+
+    def read(batch: list) -> dict[str, list]:
+        with _read_tx(driver, database) as tx:
+            return _columns(tx.run(query, keys=batch))
+
+    per_query, first, seen, rows = 1000, 0, 0, 0
+    pending: deque[tuple[int, int, Future]] = deque()
+    with ThreadPoolExecutor(streams, thread_name_prefix="export") as pool:
+        try:
+            while first < len(keys) or pending:
+                while first < len(keys) and len(pending) <= streams:  # and one more ready to hand over
+                    batch = keys[first:first + per_query]
+                    pending.append((first, len(batch), pool.submit(read, batch)))
+                    first += len(batch)
+                at, size, future = pending.popleft()
+                columns = future.result()
+                seen, rows = seen + size, rows + len(columns["at"])
+                per_query = int(min(max(batch_size * seen / max(rows, 1), 100), 100_000))
+                if columns["at"]:
+                    yield at, columns
+        finally:
+            for _, _, future in pending:
+                future.cancel()
 
 
-def _write_batches(path: Path, batches: Iterable[pd.DataFrame], schema_: pa.Schema) -> int:
+class _NodeIndex:
+    """A label's exported keys in the order they were read, and each key's node index."""
+
+    def __init__(self, label: str, keys: list, index: np.ndarray) -> None:
+        self.label, self.keys, self.index = label, keys, index
+        self._lookup: pd.Index | None = None
+
+    def of_keys(self, keys: list) -> np.ndarray:
+        """The node indices of ``keys`` (a hash lookup in C, not a dict per value in Python)."""
+        if self._lookup is None:
+            self._lookup = pd.Index(self.keys)
+        at = self._lookup.get_indexer(keys)
+        if (at < 0).any():  # a node created after its label was read (the export is not one transaction)
+            missing = keys[int(np.flatnonzero(at < 0)[0])]
+            raise SnapshotError(f"a relationship ends at {self.label} {missing!r}, which was not there when "
+                                f"{self.label} nodes were exported (the graph changed during the export); "
+                                "export again")
+        return self.index[at]
+
+
+def _edge_table(columns: dict[str, list], first: int, starts: _NodeIndex, ends: _NodeIndex,
+                schema_: pa.Schema) -> pa.Table:
+    """One batch as a table sorted by (src, dst): batches follow the start nodes' order, so the file
+    is sorted whatever order the store keeps relationships in (a bulk and an online load agree)."""
+    src = starts.index[first + np.asarray(columns["at"], dtype=np.int64)]
+    dst = ends.of_keys(columns["dst"])
+    order = np.lexsort((dst, src))  # stable, as the pairs of a user's repeated purchases came
+    arrays = [pa.array(src[order]), pa.array(dst[order])]
+    arrays += [pa.array(columns[f.name], f.type).take(order) for f in list(schema_)[2:]]
+    return pa.Table.from_arrays(arrays, schema=schema_)
+
+
+def _write_batches(path: Path, batches: Iterable[pd.DataFrame | pa.Table], schema_: pa.Schema) -> int:
     rows = 0
     with pq.ParquetWriter(path, schema_) as writer:
-        for frame in batches:
-            writer.write_table(pa.Table.from_pandas(frame, schema=schema_, preserve_index=False))
-            rows += len(frame)
+        for batch in batches:
+            table = batch if isinstance(batch, pa.Table) else pa.Table.from_pandas(batch, schema=schema_,
+                                                                                   preserve_index=False)
+            writer.write_table(table)
+            rows += table.num_rows
     return rows
 
 
@@ -179,7 +235,7 @@ _EDGE_SCHEMA = {"weight": pa.float64(), "ts": pa.int64(), "split": pa.string(), 
 
 
 def _pseudonymous_users(driver: "Driver", database: str | None, batch_size: int,
-                        key: PseudonymKey) -> tuple[list[str], dict[Any, int]]:
+                        key: PseudonymKey) -> tuple[list[str], _NodeIndex]:
     """Users' pseudonyms in sorted order, and each real id's index (its pseudonym's rank)."""
     real: list[Any] = []
     for columns in _node_pages(driver, _node_query(schema.USER.label, schema.USER.key, ()), database, batch_size):
@@ -187,8 +243,10 @@ def _pseudonymous_users(driver: "Driver", database: str | None, batch_size: int,
     names = [key.pseudonym(str(u)) for u in real]
     if len(set(names)) != len(names):  # 128-bit hashes: only ids equal as strings (1 and "1") collide
         raise SnapshotError("two user ids have the same pseudonym (ids equal as text?); nothing exported")
-    order = sorted(range(len(real)), key=names.__getitem__)
-    return [names[i] for i in order], {real[i]: rank for rank, i in enumerate(order)}
+    order = np.array(sorted(range(len(real)), key=names.__getitem__), dtype=np.int64)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return [names[i] for i in order], _NodeIndex(schema.USER.label, real, rank)
 
 
 def _sort_rows(path: Path) -> None:
@@ -210,7 +268,7 @@ def export_snapshot(driver: "Driver", out_dir: str | Path, *, database: str | No
     (out / "edges").mkdir(parents=True, exist_ok=True)
     # meta.json is written last: until then an interrupted export (over an older one) is no snapshot.
     (out / "meta.json").unlink(missing_ok=True)
-    index: dict[str, dict[Any, int]] = {}
+    index: dict[str, _NodeIndex] = {}
     counts: dict[str, dict[str, int]] = {"nodes": {}, "edges": {}}
     for node in schema.NODE_TYPES:
         name, props = NODE_FILES[node.label]
@@ -224,37 +282,29 @@ def export_snapshot(driver: "Driver", out_dir: str | Path, *, database: str | No
             continue
         fields = [pa.field("index", pa.int64()), pa.field("id", pa.string())]
         fields += [pa.field(p, _NODE_SCHEMA[p]) for p in props]
-        ids: dict[Any, int] = {}
+        keys: list = []
 
         def frames() -> Iterator[pd.DataFrame]:
             for columns in _node_pages(driver, _node_query(node.label, node.key, props), database, batch_size):
                 frame = pd.DataFrame(columns)
-                start = len(ids)
-                ids.update(zip(columns["id"], range(start, start + len(frame))))
-                frame.insert(0, "index", np.arange(start, start + len(frame), dtype=np.int64))
+                frame.insert(0, "index", np.arange(len(keys), len(keys) + len(frame), dtype=np.int64))
+                keys.extend(columns["id"])
                 frame["id"] = frame["id"].astype(str)
                 yield frame
 
         counts["nodes"][name] = _write_batches(out / "nodes" / f"{name}.parquet", frames(),
                                                pa.schema(fields))
-        index[node.label] = ids
-        _check_all_paged(driver, database, node, len(ids))
+        index[node.label] = _NodeIndex(node.label, keys, np.arange(len(keys), dtype=np.int64))
+        _check_all_paged(driver, database, node, len(keys))
     for rel_name, file in EDGE_FILES.items():
         rel = schema.rel_type(rel_name)
         fields = [pa.field("src", pa.int64()), pa.field("dst", pa.int64())]
         fields += [pa.field(p, _EDGE_SCHEMA[p]) for p in rel.properties]
-        src_index, dst_index = index[rel.start], index[rel.end]
-
-        def edge_frames() -> Iterator[pd.DataFrame]:
-            for columns in _edge_batches(driver, _edge_query(rel), database, src_index, batch_size):
-                frame = pd.DataFrame(columns)
-                frame["dst"] = np.fromiter((dst_index[k] for k in columns["dst"]), np.int64, len(frame))
-                # Batches follow the start nodes' order: sorted inside, the file is sorted by (src, dst),
-                # whatever order the store keeps relationships in (a bulk and an online load agree).
-                yield frame.sort_values(["src", "dst"], kind="stable", ignore_index=True)
-
-        counts["edges"][file] = _write_batches(out / "edges" / f"{file}.parquet", edge_frames(),
-                                               pa.schema(fields))
+        starts, ends, edge_schema = index[rel.start], index[rel.end], pa.schema(fields)
+        batches = _edge_batches(driver, _edge_query(rel), database, starts.keys, batch_size)
+        counts["edges"][file] = _write_batches(
+            out / "edges" / f"{file}.parquet",
+            (_edge_table(columns, first, starts, ends, edge_schema) for first, columns in batches), edge_schema)
         if pseudonym_key is not None and schema.USER.label in (rel.start, rel.end):
             _sort_rows(out / "edges" / f"{file}.parquet")
     digest = hashlib.sha256()

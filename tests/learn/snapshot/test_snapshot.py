@@ -63,6 +63,28 @@ def test_export_sample_of_edges_equals_neo4j(driver, shop_snapshot):
             assert rec["ts"] == (None if pd.isna(row.ts) else int(row.ts))
 
 
+def test_export_has_every_relationship_once_in_src_dst_order(driver, shop_snapshot):
+    # batch_size 500: dozens of batches, two queries in flight, handed over in key order
+    snap, _ = shop_snapshot
+    users = pd.read_parquet(snap / "nodes" / "user.parquet")["id"].tolist()
+    products = pd.read_parquet(snap / "nodes" / "product.parquet")["id"].tolist()
+    bought = pd.read_parquet(snap / "edges" / "bought.parquet")
+    pairs = list(zip(bought["src"], bought["dst"]))
+    assert pairs == sorted(pairs)
+    with driver.session() as s:
+        stored = sorted((r["u"], r["p"]) for r in s.run("MATCH (u:User)-[:BOUGHT]->(p:Product) RETURN u.id AS u, p.id AS p"))
+    assert sorted((users[a], products[b]) for a, b in pairs) == stored
+
+
+def test_a_relationship_to_a_node_not_exported_is_refused():
+    from graphrec.learn.snapshot import _NodeIndex
+
+    products = _NodeIndex("Product", ["p1", "p2", "p3"], np.array([0, 1, 2]))
+    assert products.of_keys(["p3", "p1", "p3"]).tolist() == [2, 0, 2]
+    with pytest.raises(SnapshotError, match="Product 'p9'.*changed during the export"):
+        products.of_keys(["p1", "p9"])
+
+
 def test_export_is_deterministic(driver, shop_snapshot, tmp_path):
     _, meta = shop_snapshot
     again = export_snapshot(driver, tmp_path)
