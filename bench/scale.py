@@ -150,6 +150,10 @@ def one_size(users: int, args: argparse.Namespace, root: Path) -> Size:
         print(f"[{users:,} users] {name}: {seconds:.1f} s, peak {peak:.2f} GB {note}", file=sys.stderr, flush=True)
         return out
 
+    def neo4j_running() -> None:
+        # The loads start the shop's Neo4j; a run of later stages alone starts it here (a no-op if it runs).
+        subprocess.run([GRAPHREC, "neo4j", "start"], env=env, cwd=REPO, check=True, capture_output=True)
+
     try:
         if "generate" in want or not (work / "shop").exists():
             stage("generate", [GRAPHREC, "generate", "--users", str(users), "--out", str(work / "shop")])
@@ -162,6 +166,7 @@ def one_size(users: int, args: argparse.Namespace, root: Path) -> Size:
             stage("online load 10%", [GRAPHREC, "load", str(work / "delta"), "--no-progress"])
             size.stages["online load 10%"].note = f"{held:,} purchases, {held / size.stages['online load 10%'].seconds:,.0f}/s"
         if "export" in want:
+            neo4j_running()
             out = json.loads(stage("export", [GRAPHREC, "export", "--out", str(work / "snapshot")]))
             rels = sum(out["counts"]["edges"].values())
             size.stages["export"].note = f"{rels:,} rel, {rels / out['export_seconds']:,.0f} rel/s in export"
@@ -179,8 +184,7 @@ def one_size(users: int, args: argparse.Namespace, root: Path) -> Size:
                                                 *(["--users", str(args.eval_users)] if args.eval_users else [])]))
             size.stages["evaluate"].note = evaluate_note(out)
         if want & {"serve start", "serve p99"}:
-            # The loads start the shop's Neo4j; a run of the later stages alone starts it here.
-            subprocess.run([GRAPHREC, "neo4j", "start"], env=env, cwd=REPO, check=True, capture_output=True)
+            neo4j_running()
             serve(work / "model", env, args, size, work)
     finally:
         subprocess.run([GRAPHREC, "neo4j", "stop"], env=env, cwd=REPO, capture_output=True)
