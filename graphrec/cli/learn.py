@@ -232,11 +232,12 @@ def train(
     ddp: Annotated[int, typer.Option(
         "--ddp", min=1, help="Train data-parallel in this many processes (PyTorch DDP, gloo on CPU): each "
                              "takes its share of every epoch, batches of --batch-size each.")] = 1,
-    circle: Annotated[bool, typer.Option(
+    circle: Annotated[Optional[bool], typer.Option(
         "--circle/--no-circle",
         help="Add the circle term (what a user's friends bought) to scores, its weight chosen on "
              "validation; --no-circle keeps the embeddings' scores alone, which ranks products nobody "
-             "has bought yet higher against friends' purchases (docs/learning.md).")] = True,
+             "has bought yet higher against friends' purchases. Default: on, except for sage, whose "
+             "cold-start slices it lowers (docs/learning.md).", show_default=False)] = None,
     split: SplitOpt = Split.auto,
     seed: SeedOpt = 2024,
     progress: ProgressOpt = None,

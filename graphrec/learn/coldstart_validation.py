@@ -210,7 +210,7 @@ def rechoose(path: str | Path, data: Interactions, seed: int = 2024) -> dict[str
     """Choose the fold-in weights and the circle term's weight (:mod:`graphrec.learn.circle_fit`) of
     an existing artifact again (no retraining: the embeddings do not depend on the social graph for
     lightgcn, so a changed friend graph needs only this) and rewrite its manifest; an artifact
-    without a popularity column gets one first. Returns the fold-in's validation record."""
+    without a popularity column gets one first, and a circle term turned off stays off. Returns the fold-in's validation record."""
     artifact = Artifact.load(path)
     manifest_path = artifact.path / MANIFEST
     manifest = json.loads(manifest_path.read_text())
@@ -230,6 +230,7 @@ def rechoose(path: str | Path, data: Interactions, seed: int = 2024) -> dict[str
     weights, record = choose_weights(artifact, data, seed=seed)
     manifest["coldstart"] = {**coldstart, **weights}
     manifest["coldstart_validation"] = record
-    manifest["circle"] = choose_circle_weight(artifact, data, seed=seed)
+    if not manifest.get("circle", {}).get("turned_off"):
+        manifest["circle"] = choose_circle_weight(artifact, data, seed=seed)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return record

@@ -38,12 +38,11 @@ from torch import Tensor, nn
 from graphrec.artifact import save_artifact
 from graphrec.coldstart import fold_in_product, popularity_column, with_popularity_column
 from graphrec.learn.allocator import freed_memory_kept
-from graphrec.learn.circle_fit import ServedScores, choose_circle_weight
+from graphrec.learn.circle_fit import ServedScores, choose_circle_weight, circle_wanted, turned_off
 from graphrec.learn.coldstart_validation import choose_weights
 from graphrec.learn.config import TrainConfig
 from graphrec.learn.distributed import rank_and_world
 from graphrec.learn.interactions import Interactions
-from graphrec.learn.lift import LIFT_K
 from graphrec.learn.losses import bpr, sampled_softmax
 from graphrec.learn.minibatch import sampled_propagation
 from graphrec.learn.models import build_model
@@ -389,7 +388,7 @@ def train(data: Interactions, config: TrainConfig | None = None,
 
 def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
                    extra_metrics: dict[str, Any] | None = None, holdout: bool = False,
-                   circle: bool = True) -> Path:
+                   circle: bool | None = None) -> Path:
     """Save a trained model as an artifact directory (see :mod:`graphrec.artifact`).
 
     Products without training interactions have no trained ID row: their rows are replaced by the
@@ -400,7 +399,8 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
     (:mod:`graphrec.learn.coldstart_validation`), the circle term's weight on the validation pairs
     (:mod:`graphrec.learn.circle_fit`); both are stored with how they were chosen. ``holdout``: also
     record the served scores' test metrics (:func:`holdout_scores`) as ``metrics["test"]``.
-    ``circle=False``: no circle term (weight 0, recorded as turned off).
+    ``circle``: whether to add the circle term; None: the model's default
+    (:func:`graphrec.learn.circle_fit.circle_wanted`). Off, it is recorded as turned off (weight 0).
     """
     user_emb = result.user_emb.numpy()
     item_emb = result.item_emb.numpy().copy()
@@ -430,8 +430,9 @@ def build_artifact(result: TrainResult, data: Interactions, out_dir: str | Path,
             item_emb[p] = fold_in_product(art, categories=[art.category_ids[c] for c in art.product_categories[p]])
     coldstart, coldstart_record = choose_weights(art, data, seed=result.config.seed)
     served = ServedScores(art, data)  # the rows saved below, scored as the API will
-    circle_record = (choose_circle_weight(art, data, seed=result.config.seed, served=served) if circle else
-                     {"weight": 0.0, "metric": f"recall@{LIFT_K}", "reason": "turned off (--no-circle)"})
+    model = result.config.model
+    circle_record = (choose_circle_weight(art, data, seed=result.config.seed, served=served)
+                     if circle_wanted(model, circle) else turned_off(model, circle))
     coldstart.update({"popularity_scale": scale, **content_weights})
     metrics = {"best_epoch": result.best_epoch, "valid": result.best_valid,
                "train_seconds": round(result.train_seconds, 2),

@@ -122,3 +122,29 @@ def test_no_social_edges_no_term():
     data.social = torch.zeros(2, 0, dtype=torch.long)
     record = choose_circle_weight(artifact_from_embeddings(data, user_emb, product_emb), data)
     assert record == {"weight": 0.0, "metric": "recall@20", "seed": 2024, "reason": "no social edges"}
+
+
+def test_sage_is_off_by_default_and_a_term_turned_off_stays_off(tmp_path):
+    import json
+
+    from graphrec.learn.circle_fit import circle_wanted
+    from graphrec.learn.coldstart_validation import rechoose
+    from graphrec.learn.config import TrainConfig
+    from graphrec.learn.train import Trainer, build_artifact
+
+    assert circle_wanted("lightgcn", None) and circle_wanted("social", None) and not circle_wanted("sage", None)
+    assert circle_wanted("sage", True) and not circle_wanted("lightgcn", False)
+    data, _, _ = _friends_predict(informative_embeddings=False)
+    result = Trainer(data, TrainConfig(dim=8, layers=1, epochs=2, batch_size=64, negatives=8)).fit()
+    on, off = build_artifact(result, data, tmp_path / "on"), build_artifact(result, data, tmp_path / "off", circle=False)
+
+    def circle(path):
+        return json.loads((path / "manifest.json").read_text())["circle"]
+
+    assert circle(on)["weight"] > 0  # lightgcn's default: chosen, and here the friends predict
+    assert circle(off) == {"weight": 0.0, "metric": "recall@20", "turned_off": True,
+                           "reason": "turned off by --no-circle"}
+    rechoose(off, data)
+    assert circle(off)["turned_off"] and circle(off)["weight"] == 0.0
+    rechoose(on, data)
+    assert circle(on)["weight"] > 0

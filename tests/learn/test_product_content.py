@@ -83,6 +83,8 @@ def trained(tmp_path_factory):
 def test_artifact_serves_the_content_tower_for_cold_products(trained):
     data, result, art = trained
     assert art.coldstart["product_content"] == 1.0
+    # sage is for cold start: the circle term, which costs its cold slices, is off unless asked for
+    assert art.manifest["circle"]["turned_off"] and "off by default for sage (--circle turns it on)" == art.manifest["circle"]["reason"]
     with torch.no_grad():
         emb, offset = result.model.content()
     cold = torch.nonzero(data.popularity() == 0).flatten().tolist()

@@ -232,7 +232,8 @@ def test_cli_pipeline_on_exported_shop(empty_db, tmp_path):
                               "--model", "lightgcn", "--epochs", "3", "--dim", "16", "--no-progress", "--no-circle"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["epochs_run"] == 3
-    assert json.loads(res.stdout)["circle"] == {"weight": 0.0, "metric": "recall@20", "reason": "turned off (--no-circle)"}
+    assert json.loads(res.stdout)["circle"] == {"weight": 0.0, "metric": "recall@20", "turned_off": True,
+                                                "reason": "turned off by --no-circle"}
     # Off a terminal (as here), training reports plain lines on stderr unless --no-progress.
     res = runner.invoke(app, ["train", "--snapshot", str(tmp_path / "snap"), "--out", str(tmp_path / "m2"),
                               "--epochs", "2", "--dim", "8", "--format", "table"])
