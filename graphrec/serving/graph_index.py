@@ -45,6 +45,8 @@ from graphrec.serving.graph_arrays import KINDS, RELATIONS, Builder, Changes, Gr
 # co-buyers): the bitset then takes at most twice the bytes of the row itself (1 bit per user
 # against 32 bits per buyer), so it adds at most 8 bytes per purchase of those products.
 BITSET_SHARE = 64
+FEW_IDS = 16  # up to this many ids are looked up one by one in the memo: a search in C costs 12 us a call
+BITSET_SCAN_BYTES = 512  # bytes of a co-buyer bitset (4,096 users) searched at a time for a user to name
 
 # A DateTime leaves as epoch seconds: the driver builds a Python datetime for each one otherwise, 30 us
 # a purchase (most of a 100k-user shop's read). Anything else (a date, text) is read as stored.
@@ -211,6 +213,7 @@ class GraphIndex:
         self._user_texts: tuple[UserTexts, UserTexts] | None = None  # the read's ids and names, for search
         self._user_rows: tuple[list[str], np.ndarray] | None = None  # see user_rows
         self._name_mask: np.ndarray | None = None  # the read's users with a name (see _named)
+        self._read_has_names: bool | None = None
         self._bitsets: dict[int, tuple[np.ndarray | None, np.ndarray]] = {}  # see _buyer_bits
 
     @classmethod
@@ -227,7 +230,10 @@ class GraphIndex:
         return _remember(self._found[kind], node_id, lambda: self.base.nodes(kind).ids.find(node_id))
 
     def _numbers(self, kind: str, node_ids: list[str]) -> np.ndarray:
-        """Numbers of many ids at once (-1: unknown): one binary search in C for all of them."""
+        """Numbers of many ids at once (-1: unknown): one binary search in C for all of them, or for
+        a few ids (a user's friends, the users a list already named) the remembered numbers."""
+        if len(node_ids) <= FEW_IDS:
+            return np.fromiter((self._number(kind, i) for i in node_ids), np.int64, len(node_ids))
         numbers = self.base.nodes(kind).ids.find_many(node_ids)
         added = self._added[kind]
         if added:
@@ -325,13 +331,23 @@ class GraphIndex:
         named = self._named(self._numbers("user", users))
         return {u for u, has in zip(users, named.tolist()) if has}
 
-    def _named(self, numbers: np.ndarray) -> np.ndarray:
-        """Which of these user numbers have a non-empty name (live names first): one gather from a
-        mask of the read's named users, made once (a popular pair has tens of thousands of co-buyers)."""
+    def _read_name_mask(self) -> np.ndarray:
+        """Which of the read's users have a non-empty name, by number: made once."""
         if self._name_mask is None:
             texts = self.base.nodes("user").names
             self._name_mask = ~texts.missing & (texts.offsets[1:] > texts.offsets[:-1])
-        mask = self._name_mask
+        return self._name_mask
+
+    def _anyone_named(self) -> bool:
+        """Whether any user of the read has a name (made once)."""
+        if self._read_has_names is None:
+            self._read_has_names = bool(self._read_name_mask().any())
+        return self._read_has_names
+
+    def _named(self, numbers: np.ndarray) -> np.ndarray:
+        """Which of these user numbers have a non-empty name (live names first): one gather from a
+        mask of the read's named users, made once (a popular pair has tens of thousands of co-buyers)."""
+        mask = self._read_name_mask()
         inside = (numbers >= 0) & (numbers < len(mask))
         if inside.all():
             named = mask[numbers]
@@ -478,6 +494,12 @@ class GraphIndex:
         """Users other than ``user`` who bought both products: how many, and the one to name (one
         not in ``avoid`` if any, a named one if any, then the smallest id). In integer space: a
         popular pair has thousands of co-buyers, and no id of theirs is decoded."""
+        a, b = self._number("product", pid), self._number("product", other)
+        if a >= 0 and b >= 0:
+            rows = self._row("buyers", a), self._row("buyers", b)
+            if min(map(len, rows)) * BITSET_SHARE >= len(self.base.users.ids) > 0:
+                return self._co_buyer_of_bitsets(self._buyer_bits(a, rows[0]), self._buyer_bits(b, rows[1]),
+                                                 user, avoid)
         both = self._common_buyers(pid, other)
         both = both[both != self._number("user", user)]
         if not both.size:
@@ -487,6 +509,51 @@ class GraphIndex:
         pool = pool if pool.size else both
         named = pool[self._named(pool)]
         return self._least_id(named if named.size else pool), int(both.size)
+
+    def _co_buyer_of_bitsets(self, bits_a: np.ndarray, bits_b: np.ndarray, user: str,
+                             avoid: Iterable[str]) -> tuple[str | None, int]:
+        """:meth:`co_buyer` for two products that both have bitsets: their AND is the co-buyers
+        (a fixed 1 bit per user, where the rows of two best-sellers hold 100k+ numbers each), counted
+        in C; the one to name is found in id order, a few dozen bytes at a time."""
+        size = min(len(bits_a), len(bits_b))
+        both = bits_a[:size] & bits_b[:size]
+        _clear_bits(both, [self._number("user", user)])
+        count = _bit_count(both)
+        if not count:
+            return None, 0
+        avoided = [n for n in set(self._numbers("user", list(avoid)).tolist()) if _has_bit(both, n)]
+        pool = both
+        if avoided and len(avoided) < count:  # else nobody is left: name one of those to avoid
+            pool = both.copy()
+            _clear_bits(pool, avoided)
+        return self._least_id(self._to_name(pool)), count
+
+    def _to_name(self, pool: np.ndarray) -> np.ndarray:
+        """The user numbers among which the one to name is the smallest id: the first named user
+        of the read in number (= id) order, else the first one, plus every user added live (their
+        numbers, past the read's, are not in id order: few). The bitset is scanned a window at a
+        time, stopping at the first named user (at the first user where nobody has a name)."""
+        past = len(self.base.users.ids)
+        live = _bit_numbers(pool, np.arange(past >> 3, len(pool)))
+        live = live[live >= past]
+        live_named = live[self._named(live)]
+        read = pool[: (past + 7) >> 3]
+        first: np.ndarray = EMPTY
+        if self._names["user"] or self._anyone_named():
+            for start in range(0, len(read), BITSET_SCAN_BYTES):
+                window = read[start:start + BITSET_SCAN_BYTES]
+                numbers = _bit_numbers(window, np.flatnonzero(window)) + start * 8
+                numbers = numbers[numbers < past]
+                if not first.size:
+                    first = numbers[:1]
+                named = numbers[self._named(numbers)]
+                if named.size:
+                    return np.concatenate([named[:1], live_named])
+        else:  # nobody can be named: the first set bit (argmax stops at the first True)
+            at = int(np.argmax(read != 0))
+            numbers = _bit_numbers(read, np.array([at]))
+            first = numbers[numbers < past][:1]
+        return live_named if live_named.size else np.concatenate([first, live])
 
     def social(self, uid: str) -> frozenset[str]:
         """Everybody whose purchases count as a friend's: FRIEND (either way) and FOLLOWS targets."""
@@ -751,3 +818,27 @@ class GraphIndex:
             for pid in changed_products:
                 memo.pop(self._number("product", pid), None)
             self._categories = memo
+
+
+def _bit_numbers(bits: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The numbers whose bits are set in the bytes ``at`` of a bitset (ascending ``at``: ascending)."""
+    if not len(at):
+        return EMPTY
+    set_ = np.unpackbits(bits[at], bitorder="little").reshape(-1, 8).astype(bool)
+    return (at[:, None].astype(np.int64) * 8 + np.arange(8))[set_]
+
+
+def _bit_count(bits: np.ndarray) -> int:
+    """How many bits are set: 8 bytes at a time (3x faster than a byte at a time), then the rest."""
+    whole = len(bits) // 8 * 8
+    return int(np.bitwise_count(bits[:whole].view(np.uint64)).sum() + np.bitwise_count(bits[whole:]).sum())
+
+
+def _has_bit(bits: np.ndarray, n: int) -> bool:
+    return 0 <= n < len(bits) * 8 and bool(bits[n >> 3] >> (n & 7) & 1)
+
+
+def _clear_bits(bits: np.ndarray, numbers: Iterable[int]) -> None:
+    for n in numbers:
+        if 0 <= n < len(bits) * 8:
+            bits[n >> 3] &= np.uint8(0xFF ^ (1 << (n & 7)))

@@ -265,8 +265,24 @@ def check_same(index: GraphIndex, ref: Ref, rng: random.Random) -> None:
 def test_reads_match_the_dict_model_after_loading_and_live_writes(seed, monkeypatch):
     if seed % 2:  # co-buyers by merging rows, not through the bitsets (any row qualifies at this size)
         monkeypatch.setattr(gi, "BITSET_SHARE", 0)
+    elif seed % 4 == 2:  # the user to name looked for a byte (8 users) at a time: many chunks
+        monkeypatch.setattr(gi, "BITSET_SCAN_BYTES", 1)
     rng = random.Random(seed)
     graph = random_graph(rng)
+    index, ref = GraphIndex(build_arrays(graph.run), loaded=True), Ref.of(graph)
+    check_same(index, ref, rng)
+    apply(live_writes(rng, 60, list(graph.users), list(graph.products), "a"), index, ref)
+    check_same(index, ref, rng)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reads_match_where_no_user_of_the_read_has_a_name(seed):
+    # The co-buyer to name is then the first in id order (no scan for a named one), until live
+    # writes name somebody.
+    rng = random.Random(200 + seed)
+    graph = random_graph(rng)
+    for user in graph.users.values():
+        user["name"] = None
     index, ref = GraphIndex(build_arrays(graph.run), loaded=True), Ref.of(graph)
     check_same(index, ref, rng)
     apply(live_writes(rng, 60, list(graph.users), list(graph.products), "a"), index, ref)
