@@ -90,8 +90,9 @@ class Explainer:
         self.index = index
         self.rec = recommender
 
-    def _social_hop(self, user_id: str, other: str) -> dict[str, Any]:
-        if other in self.index.friends(user_id):
+    def _social_hop(self, user_id: str, other: str, friends: frozenset[str]) -> dict[str, Any]:
+        """The hop from the user to ``other``, one of the user's ``friends`` or a user they follow."""
+        if other in friends:
             return _rel(schema.FRIEND, self.index.friend_direction(user_id, other))
         return _rel(schema.FOLLOWS, "out")
 
@@ -104,7 +105,9 @@ class Explainer:
         """Up to three explanations per product, in the order of ``product_ids``."""
         idx = self.index
         bought = sorted(idx.bought(user_id))
-        social = idx.social(user_id)
+        friends = idx.friends(user_id)
+        social = friends | idx.follows(user_id)
+        social_bought = idx.bought_by(social)  # which of them bought each product: asked per item
         # Similarity of each of the user's purchases to each recommended product (one matmul).
         known = [(q, self.rec.product_rows[q]) for q in bought if q in self.rec.product_rows]
         known_ids = [q for q, _ in known]
@@ -137,21 +140,23 @@ class Explainer:
                     break
                 if make in (self._friend_of_friend, self._friend_of_buyer, self._category) and found:
                     continue  # fallbacks, only for items nothing better explains
-                exp = make(user_id, pid, social=social, ranked_q=ranked_q, by_category=by_category,
-                           used_q=used_q, bar=bar, user_vector=user_vector, found=found)
+                exp = make(user_id, pid, social=social, friends=friends, social_bought=social_bought,
+                           ranked_q=ranked_q, by_category=by_category, used_q=used_q, bar=bar,
+                           user_vector=user_vector, found=found)
                 if exp is not None:
                     found.append(exp)
             out.append(found)
         return out
 
     # -- one builder per kind; each returns None when the graph has no such path ---------------
-    def _friend_bought(self, user_id: str, pid: str, *, social: set[str], **_: Any) -> Explanation | None:
+    def _friend_bought(self, user_id: str, pid: str, *, friends: frozenset[str],
+                       social_bought: dict[str, set[str]], **_: Any) -> Explanation | None:
         idx = self.index
-        who = idx.buyers_among(pid, social)
+        who = social_bought.get(pid)
         if not who:
             return None
         friend = self._pick_user(who)
-        hop = self._social_hop(user_id, friend)
+        hop = self._social_hop(user_id, friend, friends)
         verb = "Your friend" if hop["type"] == schema.FRIEND.type else "Someone you follow,"
         text = (f"{verb} {idx.user_label(friend)} bought {idx.product_label(pid)}"
                 f"{_others(len(who) - 1, 'friend')}")
@@ -235,11 +240,11 @@ class Explainer:
         close = sims >= threshold
         numbers, sims = numbers[close], sims[close]
         named = {step["id"] for e in found for step in e.path if step.get("label") == schema.USER.label}
-        mine = set(ranked_q)  # the purchases this request read: a live write may add one meanwhile
         for other in idx.user_ids_of(numbers[np.lexsort((numbers, -sims))]):  # closest first, then by id
             if other == user_id or other in named:
                 continue
-            shared = mine & idx.bought(other).keys()  # set intersection in C, then order
+            # ranked_q: the purchases this request read (a live write may add one meanwhile)
+            shared = idx.bought_among(other, ranked_q)
             if not shared:
                 continue
             q = next(q for q in ranked_q if q in shared)
@@ -249,7 +254,8 @@ class Explainer:
             return Explanation("similar_user", text, path)
         return None
 
-    def _friend_of_friend(self, user_id: str, pid: str, *, social: set[str], **_: Any) -> Explanation | None:
+    def _friend_of_friend(self, user_id: str, pid: str, *, social: set[str], friends: frozenset[str],
+                          **_: Any) -> Explanation | None:
         idx = self.index
         for friend in sorted(social):
             theirs = idx.buyers_among(pid, idx.friends(friend)) - {user_id} - social
@@ -257,7 +263,7 @@ class Explainer:
                 other = self._pick_user(theirs)
                 text = (f"{idx.user_label(other)}, a friend of your friend {idx.user_label(friend)}, "
                         f"bought {idx.product_label(pid)}")
-                path = [_node(schema.USER, user_id), self._social_hop(user_id, friend),
+                path = [_node(schema.USER, user_id), self._social_hop(user_id, friend, friends),
                         _node(schema.USER, friend),
                         _rel(schema.FRIEND, idx.friend_direction(friend, other)),
                         _node(schema.USER, other), _rel(schema.BOUGHT), _node(schema.PRODUCT, pid)]

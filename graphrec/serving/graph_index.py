@@ -395,6 +395,25 @@ class GraphIndex:
     def buyers(self, pid: str) -> frozenset[str]:
         return self._set("buyers", pid)
 
+    def bought_among(self, uid: str, products: list[str]) -> set[str]:
+        """Which of ``products`` the user bought: a binary search each in their row, no id decoded."""
+        n = self._number("user", uid)
+        if n < 0 or not products:
+            return set()
+        hits = contains(self._bought_row(n)[0], self._numbers("product", products))
+        return {p for p, hit in zip(products, hits.tolist()) if hit}
+
+    def bought_by(self, users: Iterable[str]) -> dict[str, set[str]]:
+        """Every product any of ``users`` bought, with which of them bought it: one pass over their
+        rows, for a request that asks about many products (explanations: which friends bought each)."""
+        users = list(users)
+        out: dict[str, set[str]] = {}
+        for uid, n in zip(users, self._numbers("user", users).tolist()):
+            if n >= 0:
+                for pid in self._ids("product", self._bought_row(n)[0]):
+                    out.setdefault(pid, set()).add(uid)
+        return out
+
     def first_buyers(self, pid: str, limit: int) -> np.ndarray:
         """Numbers of at most ``limit`` of the product's buyers, the first by number (by id; users
         created live come after the read's): a bounded, deterministic share of a popular product's."""

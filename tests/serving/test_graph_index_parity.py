@@ -228,6 +228,8 @@ def check_same(index: GraphIndex, ref: Ref, rng: random.Random) -> None:
         assert index.has_user(u) == (u in ref.user_names), u
         assert index.user_name(u) == ref.user_names.get(u), u
         assert index.bought(u) == ref.bought.get(u, {}), u
+        some = rng.sample(sorted(products), min(6, len(products)))
+        assert index.bought_among(u, some) == set(some) & ref.bought.get(u, {}).keys(), u
         assert index.touched(u) == ref.touched.get(u, set()), u
         assert index.friends(u) == ref.friends.get(u, set()), u
         assert index.follows(u) == ref.follows.get(u, set()), u
@@ -244,6 +246,8 @@ def check_same(index: GraphIndex, ref: Ref, rng: random.Random) -> None:
         assert index.product_categories(p) == ref.product_categories.get(p, ()), p
         some = rng.sample(sorted(users), min(10, len(users)))
         assert index.buyers_among(p, some) == set(some) & ref.buyers.get(p, set())
+        assert index.bought_by(some) == {q: {u for u in some if q in ref.bought.get(u, {})}
+                                         for u in some for q in ref.bought.get(u, {})}
         other = rng.choice(sorted(products))
         assert index.co_buyers(p, other) == ref.buyers.get(p, set()) & ref.buyers.get(other, set())
         me, avoid = rng.choice(sorted(users)), set(rng.sample(sorted(users), min(3, len(users))))
