@@ -533,7 +533,7 @@ class GraphIndex:
                              avoid: Iterable[str]) -> tuple[str | None, int]:
         """:meth:`co_buyer` for two products that both have bitsets: their AND is the co-buyers
         (a fixed 1 bit per user, where the rows of two best-sellers hold 100k+ numbers each), counted
-        in C; the one to name is found in id order, a few dozen bytes at a time."""
+        in C; the one to name is found in id order, a window of the AND at a time."""
         size = min(len(bits_a), len(bits_b))
         both = bits_a[:size] & bits_b[:size]
         _clear_bits(both, [self._number("user", user)])
