@@ -83,3 +83,47 @@ def test_top_equals_a_full_sort_on_a_catalogue_with_ties_and_masks(tmp_path):
         want = sorted(rows, key=lambda r: (-values[r], ids[r]))[:k]
         assert [s.row for s in got] == want, (trial, k)
         assert [s.percentile for s in got] == pytest.approx([1 - (values > values[r]).sum() / n for r in want])
+
+
+def _integer_artifact(tmp_path, n_products: int, dim: int, seed: int) -> Artifact:
+    """Small integers everywhere: every score is exact in float32, so two rankings agree to the bit
+    and ties (many) can only be broken by id."""
+    rng = np.random.default_rng(seed)
+    ids = [f"p{i:05d}" for i in rng.permutation(n_products)]
+    product_emb = rng.integers(-3, 4, size=(n_products, dim)).astype(np.float32)
+    product_emb[: n_products // 10] = product_emb[n_products // 10: 2 * (n_products // 10)]  # duplicate rows
+    product_emb[:, 0] *= 4  # one strong direction, as trained embeddings have
+    save_artifact(tmp_path, model="unit", snapshot_id="s", config={}, metrics={},
+                  user_ids=["u"], product_ids=ids, category_ids=["x", "y"],
+                  user_emb=np.ones((1, dim), np.float32), product_emb=product_emb,
+                  category_emb=rng.integers(-3, 4, size=(2, dim)).astype(np.float32),
+                  product_categories=[[int(rng.integers(2))] for _ in range(n_products)],
+                  popularity=rng.integers(0, 5, n_products), circle={"weight": 0.5})
+    return Artifact.load(tmp_path)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sketched_ranking_equals_the_exact_one(tmp_path, monkeypatch, seed):
+    import graphrec.serving.recommender as rmod
+    from graphrec.circle import CirclePurchases
+
+    art = _integer_artifact(tmp_path, 3000, 12, seed)
+    exact = Recommender(art)
+    monkeypatch.setattr(rmod, "SKETCH_MIN_PRODUCTS", 0)
+    sketched = Recommender(art)
+    assert sketched.view.sketch is not None and exact.view.sketch is None
+    rng = np.random.default_rng(100 + seed)
+    for rec in (exact, sketched):  # live products: appended rows are sketched too
+        rec.add_products([(f"new{i}", ["x"], None, []) for i in range(30)])
+    ids = sketched.product_ids
+    for trial in range(40):
+        vector = rng.integers(-2, 3, size=12).astype(np.float32)
+        k = int(rng.choice([1, 5, 10, 50]))
+        circle = (CirclePurchases(list(rng.choice(ids, 20, replace=False)), rng.integers(1, 4, 20), 4)
+                  if trial % 2 else None)  # weight 0.5 / sqrt(4): terms in quarters, exact too
+        filters = [Filters(), Filters(category="y"), Filters(exclude=frozenset(ids[:500])),
+                   Filters(only=frozenset(ids[:7]))][trial % 4]
+        got = sketched.recommend(vector, k, filters, circle=circle)
+        want = exact.top(exact.model_scores(vector, circle), exact.mask(filters), k)
+        assert got == want, (trial, k)
+    assert sketched.recommend(np.zeros(12, np.float32), 5) == exact.recommend(np.zeros(12, np.float32), 5)
