@@ -128,6 +128,12 @@ def with_added(row: np.ndarray, numbers: np.ndarray) -> np.ndarray:
 
 
 def without(row: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """The row less these numbers: a comparison each for a few (np.isin costs 36 us a call)."""
+    if len(numbers) <= 8:
+        keep = np.ones(len(row), dtype=bool)
+        for n in numbers.tolist():
+            keep &= row != n
+        return row[keep]
     return row[~np.isin(row, numbers)]
 
 

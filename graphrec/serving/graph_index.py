@@ -524,7 +524,7 @@ class GraphIndex:
         if not both.size:
             return None, 0
         avoid = list(avoid)
-        pool = both[~np.isin(both, self._numbers("user", avoid))] if avoid else both
+        pool = without(both, self._numbers("user", avoid)) if avoid else both
         pool = pool if pool.size else both
         named = pool[self._named(pool)]
         return self._least_id(named if named.size else pool), int(both.size)

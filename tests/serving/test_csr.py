@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphrec.serving.csr import MERGE_RATIO, bitset, common, in_bitset
+from graphrec.serving.csr import MERGE_RATIO, bitset, common, in_bitset, without
 
 
 def test_common_equals_a_set_intersection_on_both_paths():
@@ -32,3 +32,11 @@ def test_bitset_membership_equals_a_set_lookup():
         got = in_bitset(bitset(row), numbers)
         assert got.tolist() == [n in held for n in numbers.tolist()], size
         assert in_bitset(bitset(row), row).all()
+
+
+def test_without_equals_a_set_difference_for_few_and_many_numbers():
+    rng = np.random.default_rng(5)
+    for few in (0, 1, 3, 8, 9, 40):  # up to 8: a comparison each; more: np.isin
+        row = np.unique(rng.integers(0, 200, 120)).astype(np.int32)
+        numbers = rng.integers(0, 220, few)
+        assert without(row, numbers).tolist() == sorted(set(row.tolist()) - set(numbers.tolist()))
