@@ -19,10 +19,10 @@ Export reads each node label in one read transaction, in pages of ``batch_size``
 ``batch_size`` at a time, each batch its own read transaction, with :data:`EXPORT_STREAMS` queries in
 flight so that Neo4j computes the next batches while this process writes one. Each page or batch is
 one record of parallel lists, written to Parquet at once. Memory stays bounded by the node keys (a
-list and a hash index per label) plus a few batches. Node indices are the rank of the id in sorted order and relationship
-files are sorted by (src, dst), so two exports of the same graph give identical files and the same
-snapshot id, whichever way the graph was loaded. The snapshot id hashes the decoded values column
-by column, not the Parquet bytes (which carry the writer's version).
+list and a hash index per label) plus a few batches. Node indices are the rank of the id in sorted
+order and relationship files are sorted by (src, dst), so two exports of the same graph give
+identical files and the same snapshot id, whichever way the graph was loaded. The snapshot id hashes
+the decoded values column by column, not the Parquet bytes (which carry the writer's version).
 
 A *pseudonymised* export (``pseudonym_key``, see :mod:`graphrec.privacy`) writes each user's keyed
 pseudonym instead of the id and drops every other user property (names). Users are then indexed

@@ -105,8 +105,7 @@ class Explainer:
         """Up to three explanations per product, in the order of ``product_ids``."""
         idx = self.index
         bought = sorted(idx.bought(user_id))
-        friends = idx.friends(user_id)
-        social = friends | idx.follows(user_id)
+        social, friends = idx.social(user_id), idx.friends(user_id)
         social_bought = idx.bought_by(social)  # which of them bought each product: asked per item
         # Similarity of each of the user's purchases to each recommended product (one matmul).
         known = [(q, self.rec.product_rows[q]) for q in bought if q in self.rec.product_rows]
