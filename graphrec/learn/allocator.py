@@ -33,8 +33,8 @@ def _libc(name: str, argtypes: list[Any]) -> Any | None:
 @contextmanager
 def freed_memory_kept() -> Iterator[bool]:
     """Within the block every allocation comes from the heap and the heap never shrinks; after it,
-    glibc's default limits again and the heap's free pages returned to the kernel. (One difference
-    stays: once these are set, glibc's mmap threshold no longer adapts to the sizes freed; it keeps
+    glibc's default limits again and the heap's free pages returned to the kernel. (Two differences
+    stay: once these are set, glibc's mmap threshold no longer adapts to the sizes freed, it keeps
     the value it had reached; and the free chunks the block left in the heap serve later requests
     that fit in them.) Yields False (and changes nothing) where the C library is not glibc."""
     mallopt, trim = _libc("mallopt", [ctypes.c_int, ctypes.c_int]), _libc("malloc_trim", [ctypes.c_size_t])
