@@ -225,17 +225,21 @@ class Explainer:
             rows[~read] = [lookup.get(u, -1) for u in self.index.user_ids_of(numbers[~read])]
         return rows
 
+    def _trained_buyers(self, pid: str) -> tuple[np.ndarray, np.ndarray]:
+        """Numbers and model rows of the product's first BUYERS_SCORED buyers the model has a row for."""
+        numbers = self.index.first_buyers(pid, BUYERS_SCORED)
+        rows = self._model_rows(numbers)
+        return numbers[rows >= 0], rows[rows >= 0]
+
     def _similar_user(self, user_id: str, pid: str, *, bar: Callable[[], float | None], user_vector: np.ndarray | None,
                       ranked_q: list[str], found: list[Explanation], **_: Any) -> Explanation | None:
-        idx, art = self.index, self.rec.artifact
+        idx = self.index
         threshold = bar()
         if threshold is None:
             return None
         # In integer space: a popular product has thousands of buyers, and no id of theirs is decoded.
-        numbers = idx.first_buyers(pid, BUYERS_SCORED)
-        rows = self._model_rows(numbers)
-        numbers, rows = numbers[rows >= 0], rows[rows >= 0]
-        sims = art.user_emb[rows] @ user_vector
+        numbers, vectors = self.rec.buyer_vectors(*idx.buyers_stamp(pid), lambda: self._trained_buyers(pid))
+        sims = vectors @ user_vector
         close = sims >= threshold
         numbers, sims = numbers[close], sims[close]
         named = {step["id"] for e in found for step in e.path if step.get("label") == schema.USER.label}

@@ -46,7 +46,10 @@ from graphrec.serving.graph_arrays import KINDS, RELATIONS, Builder, Changes, Gr
 # against 32 bits per buyer), so it adds at most 8 bytes per purchase of those products.
 BITSET_SHARE = 64
 FEW_IDS = 16  # up to this many ids are looked up one by one in the memo: a search in C costs 12 us a call
-BITSET_SCAN_BYTES = 512  # bytes of a co-buyer bitset (4,096 users) searched at a time for a user to name
+# Co-buyers remembered per pair of products, before the memo starts afresh: the count and the
+# first CO_BUYERS_KEPT to name (a list skips the user and at most three users it named already).
+PAIR_MEMO_MAX = 100_000
+CO_BUYERS_KEPT = 4
 
 # A DateTime leaves as epoch seconds: the driver builds a Python datetime for each one otherwise, 30 us
 # a purchase (most of a 100k-user shop's read). Anything else (a date, text) is read as stored.
@@ -189,6 +192,7 @@ class GraphIndex:
     def __init__(self, base: GraphArrays | None = None, versions: dict[str, int] | None = None,
                  loaded: bool = False) -> None:
         self.base = base or GraphArrays.empty()
+        self._token = object()  # names this index in keys kept elsewhere, without holding it
         self.loaded = loaded
         # Per user, bumped by every change of their evidence (after the change): a vector cached
         # with an older stamp is stale. Absent = 0 = as loaded.
@@ -213,8 +217,11 @@ class GraphIndex:
         self._user_texts: tuple[UserTexts, UserTexts] | None = None  # the read's ids and names, for search
         self._user_rows: tuple[list[str], np.ndarray] | None = None  # see user_rows
         self._name_mask: np.ndarray | None = None  # the read's users with a name (see _named)
+        self._name_bits: np.ndarray | None = None
         self._read_has_names: bool | None = None
         self._bitsets: dict[int, tuple[np.ndarray | None, np.ndarray]] = {}  # see _buyer_bits
+        # (product, product) -> their live buyer entries, co-buyers, the first to name: see co_buyer
+        self._pairs: dict[tuple[int, int], tuple[Any, Any, int, list[str]]] = {}
 
     @classmethod
     def load(cls, driver: Driver, database: str = "neo4j") -> "GraphIndex":
@@ -338,6 +345,12 @@ class GraphIndex:
             self._name_mask = ~texts.missing & (texts.offsets[1:] > texts.offsets[:-1])
         return self._name_mask
 
+    def _read_name_bits(self) -> np.ndarray:
+        """The same as a bitset, to AND with a bitset of co-buyers: made once."""
+        if self._name_bits is None:
+            self._name_bits = np.packbits(self._read_name_mask(), bitorder="little")
+        return self._name_bits
+
     def _anyone_named(self) -> bool:
         """Whether any user of the read has a name (made once)."""
         if self._read_has_names is None:
@@ -359,15 +372,6 @@ class GraphIndex:
             for i in np.flatnonzero(np.isin(numbers, np.fromiter(live, dtype=np.int64, count=len(live)))).tolist():
                 named[i] = bool(live[int(numbers[i])])
         return named
-
-    def _least_id(self, numbers: np.ndarray) -> str:
-        """The smallest id among these user numbers: the read's numbers are in id order, new ones not."""
-        past = len(self.base.nodes("user").ids)
-        read = numbers[numbers < past]
-        candidates = self._ids("user", numbers[numbers >= past])
-        if read.size:
-            candidates.append(self._ids("user", read.min(keepdims=True))[0])
-        return min(candidates)
 
     def product_name(self, pid: str) -> str | None:
         return self._name("product", pid)
@@ -419,6 +423,13 @@ class GraphIndex:
         created live come after the read's): a bounded, deterministic share of a popular product's."""
         n = self._number("product", pid)
         return self._row("buyers", n)[:limit] if n >= 0 else EMPTY
+
+    def buyers_stamp(self, pid: str) -> tuple[tuple[object, int], object]:
+        """What names the product's buyers as this index holds them: a key (this index, the product)
+        and a stamp, a new object after each live change of them (None: as read), to keep what is
+        worked out from them beside the index (``Recommender.buyer_vectors``)."""
+        n = self._number("product", pid)
+        return (self._token, n), self._rows["buyers"].get(n)
 
     def user_ids_of(self, numbers: np.ndarray) -> list[str]:
         return self._ids("user", numbers)
@@ -480,25 +491,27 @@ class GraphIndex:
         hits = contains(self._row("buyers", n), self._numbers("user", users))
         return {u for u, hit in zip(users, hits.tolist()) if hit}
 
-    def _common_buyers(self, pid: str, other: str) -> np.ndarray:
+    def _buyers_of(self, n: int, live: tuple[np.ndarray, Any] | None) -> np.ndarray:
+        """Product ``n``'s buyers: its live row where it has one (``live``, read once by the caller
+        so that a row and what a memo says of it stay together), else the read's."""
+        return live[0] if live is not None else self.base.relations["buyers"].row(n)
+
+    def _common_buyers(self, a: int, b: int, live: tuple[Any, Any]) -> np.ndarray:
         """Numbers of the users who bought both products (in order). The buyers of a product bought
         by at least one user in ``BITSET_SHARE`` are held as a bitset too: the other row is then
         looked up in it, one gather, instead of merged with tens of thousands of numbers."""
-        a, b = self._number("product", pid), self._number("product", other)
-        if a < 0 or b < 0:
-            return EMPTY
-        short, long = self._row("buyers", a), self._row("buyers", b)
+        short, long = self._buyers_of(a, live[0]), self._buyers_of(b, live[1])
         if len(short) > len(long):
-            short, long, b = long, short, a  # b: the longer row's product
+            short, long, b, live = long, short, a, live[::-1]  # b: the longer row's product
         if len(long) * BITSET_SHARE >= len(self.base.users.ids) > 0:
-            return short[in_bitset(self._buyer_bits(b, long), short)]
+            return short[in_bitset(self._buyer_bits(b, live[1], long), short)]
         return common(short, long)
 
-    def _buyer_bits(self, n: int, row: np.ndarray) -> np.ndarray:
-        """The bitset of product ``n``'s buyers (``row``), made once per row: a live purchase gives
-        the product a new row object, and so a new bitset."""
-        live = self._rows["buyers"].get(n)
-        source = live[0] if live is not None else None  # None: the read's row, which never changes
+    def _buyer_bits(self, n: int, live: Any, row: np.ndarray) -> np.ndarray:
+        """The bitset of product ``n``'s buyers (``row``, its live entry ``live`` or None for the
+        read's row, which never changes), made once per row: a live purchase gives the product a
+        new entry, and so a new bitset."""
+        source = live[0] if live is not None else None
         kept = self._bitsets.get(n)
         if kept is None or kept[0] is not source:
             kept = (source, bitset(row))
@@ -507,72 +520,79 @@ class GraphIndex:
 
     def co_buyers(self, pid: str, other: str) -> set[str]:
         """Users who bought both products."""
-        return set(self._ids("user", self._common_buyers(pid, other)))
+        a, b = self._number("product", pid), self._number("product", other)
+        if a < 0 or b < 0:
+            return set()
+        return set(self._ids("user", self._common_buyers(a, b, (self._rows["buyers"].get(a), self._rows["buyers"].get(b)))))
 
     def co_buyer(self, pid: str, other: str, user: str, avoid: Iterable[str] = ()) -> tuple[str | None, int]:
         """Users other than ``user`` who bought both products: how many, and the one to name (one
-        not in ``avoid`` if any, a named one if any, then the smallest id). In integer space: a
-        popular pair has thousands of co-buyers, and no id of theirs is decoded."""
-        a, b = self._number("product", pid), self._number("product", other)
-        if a >= 0 and b >= 0:
-            rows = self._row("buyers", a), self._row("buyers", b)
-            if min(map(len, rows)) * BITSET_SHARE >= len(self.base.users.ids) > 0:
-                return self._co_buyer_of_bitsets(self._buyer_bits(a, rows[0]), self._buyer_bits(b, rows[1]),
-                                                 user, avoid)
-        both = self._common_buyers(pid, other)
-        both = both[both != self._number("user", user)]
-        if not both.size:
+        not in ``avoid`` if any, a named one if any, then the smallest id). In integer space (a
+        popular pair has thousands of co-buyers, and no id of theirs is decoded), and remembered
+        per pair as the count and the first few co-buyers to name, until either product's buyers
+        or a user's name change: the lists of many users pair the same best-sellers."""
+        a, b = sorted((self._number("product", pid), self._number("product", other)))
+        if a < 0:
             return None, 0
-        avoid = list(avoid)
-        pool = without(both, self._numbers("user", avoid)) if avoid else both
-        pool = pool if pool.size else both
-        named = pool[self._named(pool)]
-        return self._least_id(named if named.size else pool), int(both.size)
-
-    def _co_buyer_of_bitsets(self, bits_a: np.ndarray, bits_b: np.ndarray, user: str,
-                             avoid: Iterable[str]) -> tuple[str | None, int]:
-        """:meth:`co_buyer` for two products that both have bitsets: their AND is the co-buyers
-        (a fixed 1 bit per user, where the rows of two best-sellers hold 100k+ numbers each), counted
-        in C; the one to name is found in id order, a window of the AND at a time."""
-        size = min(len(bits_a), len(bits_b))
-        both = bits_a[:size] & bits_b[:size]
-        _clear_bits(both, [self._number("user", user)])
-        count = _bit_count(both)
+        skip = {user, *avoid}
+        memo = self._pairs  # replaced whole (never changed) when a user's name changes
+        live = self._rows["buyers"].get(a), self._rows["buyers"].get(b)  # new entries after a live purchase
+        kept = memo.get((a, b))
+        if (kept is None or kept[0] is not live[0] or kept[1] is not live[1]
+                or len(kept[3]) < min(kept[2], len(skip) + 1)):  # too few kept for so many to skip
+            count, first = self._co_buyers_to_name(a, b, live, max(CO_BUYERS_KEPT, len(skip) + 1))
+            if len(memo) >= PAIR_MEMO_MAX:
+                memo.clear()
+            memo[a, b] = kept = (*live, count, first)
+        count, first = kept[2], kept[3]
+        # first holds everyone (count of them) or more than skip: it holds the one to name.
+        if user in first or (len(first) < count and self._bought_both(user, a, b, live)):
+            count -= 1
         if not count:
             return None, 0
-        avoided = [n for n in set(self._numbers("user", list(avoid)).tolist()) if _has_bit(both, n)]
-        pool = both
-        if avoided and len(avoided) < count:  # else nobody is left: name one of those to avoid
-            pool = both.copy()
-            _clear_bits(pool, avoided)
-        return self._least_id(self._to_name(pool)), count
+        pick = next((u for u in first if u not in skip), None)
+        if pick is None:  # every co-buyer is to be avoided: name one of them all the same
+            pick = next(u for u in first if u != user)
+        return pick, count
 
-    def _to_name(self, pool: np.ndarray) -> np.ndarray:
-        """The user numbers among which the one to name is the smallest id: the first named user
-        of the read in number (= id) order, else the first one, plus every user added live (their
-        numbers, past the read's, are not in id order: few). The bitset is scanned a window at a
-        time, stopping at the first named user (at the first user where nobody has a name)."""
+    def _bought_both(self, user: str, a: int, b: int, live: tuple[Any, Any]) -> bool:
+        n = np.array([self._number("user", user)])
+        return bool(contains(self._buyers_of(a, live[0]), n)[0] and contains(self._buyers_of(b, live[1]), n)[0])
+
+    def _co_buyers_to_name(self, a: int, b: int, live: tuple[Any, Any], kept: int) -> tuple[int, list[str]]:
+        """How many users bought both products, and the first ``kept`` of them in naming order."""
+        rows = self._buyers_of(a, live[0]), self._buyers_of(b, live[1])
+        if min(map(len, rows)) * BITSET_SHARE >= len(self.base.users.ids) > 0:
+            # Both popular: the AND of their bitsets is the co-buyers, a fixed 1 bit per user where
+            # the rows of two best-sellers hold 100k+ numbers each, counted and searched in C.
+            bits = self._buyer_bits(a, live[0], rows[0]), self._buyer_bits(b, live[1], rows[1])
+            size = min(map(len, bits))
+            both = bits[0][:size] & bits[1][:size]
+            return _bit_count(both), self._first_to_name(self._candidates_to_name(both, kept), kept)
+        both = self._common_buyers(a, b, live)
+        return len(both), self._first_to_name(both, kept)
+
+    def _candidates_to_name(self, both: np.ndarray, kept: int) -> np.ndarray:
+        """User numbers in the bitset ``both`` among which its first ``kept`` in naming order are:
+        the read's first ``kept`` named users and first ``kept`` users (numbers are in id order),
+        the users named or unnamed live, and the users added live (numbered past the read)."""
         past = len(self.base.users.ids)
-        live = _bit_numbers(pool, np.arange(past >> 3, len(pool)))
-        live = live[live >= past]
-        live_named = live[self._named(live)]
-        read = pool[: (past + 7) >> 3]
-        first: np.ndarray = EMPTY
-        if self._names["user"] or self._anyone_named():
-            for start in range(0, len(read), BITSET_SCAN_BYTES):
-                window = read[start:start + BITSET_SCAN_BYTES]
-                numbers = _bit_numbers(window, np.flatnonzero(window)) + start * 8
-                numbers = numbers[numbers < past]
-                if not first.size:
-                    first = numbers[:1]
-                named = numbers[self._named(numbers)]
-                if named.size:
-                    return np.concatenate([named[:1], live_named])
-        else:  # nobody can be named: the first set bit (argmax stops at the first True)
-            at = int(np.argmax(read != 0))
-            numbers = _bit_numbers(read, np.array([at]))
-            first = numbers[numbers < past][:1]
-        return live_named if live_named.size else np.concatenate([first, live])
+        read = both[: (past + 7) >> 3]
+        renamed = np.fromiter(self._names["user"], np.int64, len(self._names["user"]))
+        found = [_first_bits(read, kept), renamed[in_bitset(both, renamed)],
+                 _bit_numbers(both, np.arange(past >> 3, len(both)))]
+        if self._anyone_named():  # a user renamed live may be among the read's named: take as many more
+            found.append(_first_bits(read & self._read_name_bits()[: len(read)], kept + len(renamed)))
+        return np.unique(np.concatenate(found))
+
+    def _first_to_name(self, numbers: np.ndarray, kept: int) -> list[str]:
+        """The first ``kept`` of these users (distinct numbers, ascending) in naming order: named
+        users first (a name reads better), then by id."""
+        past = len(self.base.users.ids)
+        named, read = self._named(numbers), numbers < past
+        pick = np.concatenate([numbers[named & read][:kept], numbers[~named & read][:kept], numbers[~read]])
+        order = sorted(zip((not n for n in self._named(pick).tolist()), self._ids("user", pick)))
+        return [uid for _, uid in order[:kept]]
 
     def social(self, uid: str) -> frozenset[str]:
         """Everybody whose purchases count as a friend's: FRIEND (either way) and FOLLOWS targets."""
@@ -718,6 +738,7 @@ class GraphIndex:
         n = self._intern("user", uid)
         self._names["user"][n] = name
         self._present["user"][n] = True
+        self._pairs = {}  # after the name: a request that took the old memo fills only the old one
         interests = list(interests)
         if interests:  # in the order given, as the graph stores them
             self._put("interests", n, np.array([self._intern("category", c) for c in interests], dtype=np.int32))
@@ -853,11 +874,11 @@ def _bit_count(bits: np.ndarray) -> int:
     return int(np.bitwise_count(bits[:whole].view(np.uint64)).sum() + np.bitwise_count(bits[whole:]).sum())
 
 
-def _has_bit(bits: np.ndarray, n: int) -> bool:
-    return 0 <= n < len(bits) * 8 and bool(bits[n >> 3] >> (n & 7) & 1)
-
-
-def _clear_bits(bits: np.ndarray, numbers: Iterable[int]) -> None:
-    for n in numbers:
-        if 0 <= n < len(bits) * 8:
-            bits[n >> 3] &= np.uint8(0xFF ^ (1 << (n & 7)))
+def _first_bits(bits: np.ndarray, count: int) -> np.ndarray:
+    """The numbers of the first ``count`` set bits, ascending: found 8 bytes at a time."""
+    whole = len(bits) // 8 * 8
+    words = np.flatnonzero(bits[:whole].view(np.uint64))[:count]
+    at = (words[:, None] * 8 + np.arange(8)).ravel()
+    if len(words) < count:
+        at = np.concatenate([at, np.arange(whole, len(bits))])
+    return _bit_numbers(bits, at)[:count]

@@ -19,7 +19,7 @@ turns it into the one scale clients can compare across users and sources.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -40,6 +40,10 @@ RANK_BLOCK = 64
 SKETCH_MIN_PRODUCTS = 50_000
 SKETCH_SHARE = 3  # the sketch keeps a third of the dimensions' directions (22 of 66)
 SKETCH_TOLERANCE = 1e-4  # float32 rounding, relative to |p| |v|, added to every bound
+# Kept for the explanations' similar users: per product, the model vectors of its first buyers (a
+# gather of 500 rows scattered over a million users' matrix costs 5x scoring them once they are
+# contiguous). Few products are explained (300 in 3,000 lists at a million users); first in, first out.
+BUYER_VECTORS_KEPT = 256
 SKETCH_PROBE = 4  # rows scored exactly first, per product asked for: their k-th best bounds the list
 
 
@@ -145,6 +149,7 @@ class Recommender:
         # pseudonymised artifact a row's id may be a pseudonym while requests name the real id.
         self.hidden_rows: frozenset[int] = frozenset()
         self._user_sample: tuple[np.ndarray, np.ndarray] | None = None
+        self._buyer_vectors: dict[Hashable, tuple[object, np.ndarray, np.ndarray]] = {}
 
     # -- products -----------------------------------------------------------------------------
     @property
@@ -221,6 +226,20 @@ class Recommender:
             rows = np.arange(n) if n <= size else np.sort(np.random.default_rng(0).choice(n, size, replace=False))
             self._user_sample = (rows, np.ascontiguousarray(self.artifact.user_emb[rows]))
         return self._user_sample
+
+    def buyer_vectors(self, key: Hashable, stamp: object,
+                      trained: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """``(numbers, vectors)`` of a product's buyers: ``trained()`` gives their numbers and
+        trained rows, whose vectors are gathered once and kept under ``key`` while ``stamp`` (the
+        buyers as the index holds them, see ``GraphIndex.buyers_stamp``) is the same object."""
+        kept = self._buyer_vectors.get(key)
+        if kept is None or kept[0] is not stamp:
+            numbers, rows = trained()
+            kept = (stamp, numbers, np.ascontiguousarray(self.artifact.user_emb[rows]))
+            if len(self._buyer_vectors) >= BUYER_VECTORS_KEPT:
+                self._buyer_vectors.pop(next(iter(self._buyer_vectors)), None)
+            self._buyer_vectors[key] = kept
+        return kept[1], kept[2]
 
     def trained_vector(self, user_id: str) -> np.ndarray | None:
         """The artifact's row for a trained user (None for cold or erased users)."""

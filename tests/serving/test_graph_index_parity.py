@@ -215,6 +215,19 @@ def contents(index: GraphIndex) -> dict:
     }
 
 
+def check_co_buyer(index: GraphIndex, ref: Ref, p: str, other: str, users: list[str], rng: random.Random) -> None:
+    """The co-buyer to name for the pair, asked for several users and users to avoid, either way
+    round (the index remembers pairs: each answer must still be the reference's)."""
+    for first, second in ((p, other), (other, p), (p, other)):
+        buyers = sorted(ref.buyers.get(p, set()) | ref.buyers.get(other, set()))
+        me = rng.choice(users + buyers)
+        avoid = set(rng.sample(users + buyers, min(rng.randint(0, 4), len(users))))
+        both = (ref.buyers.get(p, set()) & ref.buyers.get(other, set())) - {me}
+        pool = both - avoid or both
+        named = {u for u in pool if ref.user_names.get(u)}
+        assert index.co_buyer(first, second, me, avoid) == (min(named or pool) if both else None, len(both))
+
+
 def check_same(index: GraphIndex, ref: Ref, rng: random.Random) -> None:
     """Every read method of the index against the reference, for every id either knows and some neither does."""
     users = set(ref.user_names) | set(ref.bought) | set(ref.friends) | set(ref.follows) | set(ref.followed_by) | {"nobody"}
@@ -250,11 +263,7 @@ def check_same(index: GraphIndex, ref: Ref, rng: random.Random) -> None:
                                          for u in some for q in ref.bought.get(u, {})}
         other = rng.choice(sorted(products))
         assert index.co_buyers(p, other) == ref.buyers.get(p, set()) & ref.buyers.get(other, set())
-        me, avoid = rng.choice(sorted(users)), set(rng.sample(sorted(users), min(3, len(users))))
-        both = (ref.buyers.get(p, set()) & ref.buyers.get(other, set())) - {me}
-        pool = both - avoid or both
-        named = {u for u in pool if ref.user_names.get(u)}
-        assert index.co_buyer(p, other, me, avoid) == (min(named or pool) if both else None, len(both))
+        check_co_buyer(index, ref, p, other, sorted(users), rng)
     for c in cats:
         assert index.has_category(c) == (c in ref.category_names), c
         assert index.category_name(c) == ref.category_names.get(c), c
@@ -269,14 +278,44 @@ def check_same(index: GraphIndex, ref: Ref, rng: random.Random) -> None:
 def test_reads_match_the_dict_model_after_loading_and_live_writes(seed, monkeypatch):
     if seed % 2:  # co-buyers by merging rows, not through the bitsets (any row qualifies at this size)
         monkeypatch.setattr(gi, "BITSET_SHARE", 0)
-    elif seed % 4 == 2:  # the user to name looked for a byte (8 users) at a time: many chunks
-        monkeypatch.setattr(gi, "BITSET_SCAN_BYTES", 1)
+    elif seed % 4 == 2:  # one co-buyer remembered per pair: a list that skips users computes more
+        monkeypatch.setattr(gi, "CO_BUYERS_KEPT", 1)
     rng = random.Random(seed)
     graph = random_graph(rng)
     index, ref = GraphIndex(build_arrays(graph.run), loaded=True), Ref.of(graph)
     check_same(index, ref, rng)
-    apply(live_writes(rng, 60, list(graph.users), list(graph.products), "a"), index, ref)
-    check_same(index, ref, rng)
+    users, products = list(graph.users), list(graph.products)
+    for batch in range(3):  # reads between batches of writes: what the index remembered must follow
+        apply(live_writes(rng, 20, users, products, f"a{batch}"), index, ref)
+        check_same(index, ref, rng)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_co_buyers_remembered_per_pair_follow_live_purchases_names_and_erasures(seed, monkeypatch):
+    # Every pair asked before and after each batch of writes, so that a remembered pair whose
+    # products' buyers or whose users' names changed is asked again.
+    if seed % 2:
+        monkeypatch.setattr(gi, "BITSET_SHARE", 0)
+    if seed % 4 > 1:  # fewer remembered: more pairs where a user renamed live was among them
+        monkeypatch.setattr(gi, "CO_BUYERS_KEPT", 1)
+    rng = random.Random(300 + seed)
+    graph = random_graph(rng, users=40, products=10)
+    index, ref = GraphIndex(build_arrays(graph.run), loaded=True), Ref.of(graph)
+    users, products = list(graph.users), list(graph.products)
+    for batch in range(10):
+        for p in products + ["nothing"]:
+            for other in products:
+                check_co_buyer(index, ref, p, other, sorted(ref.user_names), rng)
+        # One kind of write a batch: each must make the pairs it changes be worked out again.
+        if batch % 3 == 0:
+            writes = [("add_interactions", ([(rng.choice(users), rng.choice(products), BOUGHT, None)
+                                             for _ in range(3)],))]
+        elif batch % 3 == 1:
+            writes = [("add_user", (u, rng.choice([None, "Renamed", "Aaron"]), ())) for u in rng.sample(users, 3)]
+        else:
+            users.remove(gone := rng.choice(users))
+            writes = [("remove_user", (gone,))]
+        apply(writes, index, ref)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -289,8 +328,25 @@ def test_reads_match_where_no_user_of_the_read_has_a_name(seed):
         user["name"] = None
     index, ref = GraphIndex(build_arrays(graph.run), loaded=True), Ref.of(graph)
     check_same(index, ref, rng)
-    apply(live_writes(rng, 60, list(graph.users), list(graph.products), "a"), index, ref)
-    check_same(index, ref, rng)
+    users, products = list(graph.users), list(graph.products)
+    for batch in range(3):  # reads between batches of writes: what the index remembered must follow
+        apply(live_writes(rng, 20, users, products, f"a{batch}"), index, ref)
+        check_same(index, ref, rng)
+
+
+def test_a_user_unnamed_live_gives_way_to_the_next_named_co_buyer():
+    # Ten named users of the read bought both products; u0 loses their name live. The user asking
+    # (u1) and those to avoid (u2, u3) are the first three left: the one to name is u4, the fourth
+    # named co-buyer, though the read's first four named ones were u0 to u3.
+    graph = Graph()
+    graph.products.update({"p": (None, None, []), "q": (None, None, [])})
+    for i in range(10):
+        graph.users[f"u{i}"] = {"name": f"Name {i}", "bought": [("p", None), ("q", None)], "touched": [],
+                                "friends_out": [], "follows": [], "interests": None}
+    index = GraphIndex(build_arrays(graph.run), loaded=True)
+    index.add_user("u0", None)
+    assert index.co_buyer("p", "q", "u1", {"u2", "u3"}) == ("u4", 9)
+    assert index.co_buyer("q", "p", "u5", {"u1", "u2", "u3"}) == ("u4", 9)  # remembered: the same
 
 
 def test_an_index_built_from_live_writes_alone_matches_too():

@@ -162,3 +162,29 @@ def test_similar_user_scales_by_sample_and_buyer_cap(tmp_path, monkeypatch):
                   and mine & set(idx.bought(u))]
             want = max(ok, key=lambda u: (float(art.user_emb[art.user_index[u]] @ vec), u), default=None)
             assert (got.path[4]["id"] if got else None) == want
+
+
+def test_similar_user_sees_a_purchase_of_the_product_explained_before_live_or_in_a_new_read(tmp_path):
+    """The buyers' vectors are kept per product between requests (by the recommender, which a
+    reload keeps): the user's nearest neighbour buying the product, live or in the next read of the
+    graph, makes them the similar user named for it at once."""
+    from graphrec.serving import graph_index as gi
+
+    art, idx = _random_shop(tmp_path, 300, 40, 4)
+    rec = Recommender(art)
+    uid, vec = art.user_ids[0], art.user_emb[0]
+    sims = art.user_emb @ vec
+    closest = art.user_ids[int(next(j for j in np.argsort(-sims) if j != 0))]
+    pid = next(p for p in art.product_ids if closest not in idx.buyers(p) and uid not in idx.buyers(p))
+    before = _similar(Explainer(idx, rec), idx, uid, vec, pid)
+    assert before is None or before.path[4]["id"] != closest
+    shared = sorted(idx.bought(uid))[0]
+    theirs = {u: sorted(idx.bought(u)) + ([pid, shared] if u == closest else []) for u in art.user_ids}
+    records = {gi._CATEGORIES: [], gi._PRODUCTS: [{"id": p, "name": None, "price": None, "categories": []}
+                                                  for p in art.product_ids],
+               gi._USERS: [{"id": u, "name": None, "bought": [[p, 1.0] for p in theirs[u]], "touched": [],
+                            "friends_out": [], "follows": [], "interests": None} for u in art.user_ids]}
+    reread = GraphIndex(gi.build_arrays(records.__getitem__), loaded=True)
+    assert _similar(Explainer(reread, rec), reread, uid, vec, pid).path[4]["id"] == closest
+    idx.add_interactions([(closest, pid, "BOUGHT", 2.0), (closest, shared, "BOUGHT", 2.0)])
+    assert _similar(Explainer(idx, rec), idx, uid, vec, pid).path[4]["id"] == closest
