@@ -84,7 +84,6 @@ async def soak(client: Client, users: list[str], products: list[str], run: str, 
             foreign += 1
 
     async def read(c: Client, i: int) -> dict[str, float]:
-        t0 = time.perf_counter()
         status, body = await c.get(f"/users/{rng.choice(users)}/recommendations", {"k": 10, "explain": "true"})
         if status != 200:
             raise RuntimeError(f"recommendations -> {status} {str(body)[:160]}")
