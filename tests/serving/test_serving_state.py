@@ -4,7 +4,6 @@ reloads are single-flight and built off to the side, writes never wait on them a
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -70,14 +69,32 @@ def test_writes_do_not_wait_for_a_reload_and_survive_it(service, monkeypatch):
     assert service.recommend("mid-reload", 3).source == "fold_in"
 
 
+class KnockingLock:
+    """A lock that tells when its ``knocks``-th caller is about to wait for it."""
+
+    def __init__(self, lock, knocks: int) -> None:
+        self.lock, self.knocks, self.knocked = lock, knocks, threading.Event()
+
+    def __enter__(self):
+        self.knocks -= 1
+        if not self.knocks:
+            self.knocked.set()
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+
+
 def test_reloads_are_single_flight(service, monkeypatch):
     slow = SlowLoad(monkeypatch)
+    lock = KnockingLock(service._reload_lock, knocks=2)
+    monkeypatch.setattr(service, "_reload_lock", lock)
     first = threading.Thread(target=service.load_index)
     first.start()
     assert slow.started.wait(30)
     second = threading.Thread(target=service.load_index)  # arrives while the first one runs
     second.start()
-    time.sleep(0.3)
+    assert lock.knocked.wait(30)  # the second is at the lock the first holds (no sleep to guess it)
     slow.release.set()
     first.join(30)
     second.join(30)
