@@ -113,11 +113,16 @@ def _datetimes(ms: np.ndarray) -> pa.Array:
     return pa.array(text, pa.string(), mask=missing)
 
 
+def _ids(values: pd.Series) -> pa.Array:
+    """A column of ids as Arrow strings: as they are where they are Arrow strings already (no
+    Python string made per id), else converted."""
+    return pa.array(values.astype(str)).cast(pa.string())
+
+
 def _rel_file(rel: schema.RelType, frame: pd.DataFrame, start: str, end: str,
               properties: dict[str, tuple[str, pa.Array]]) -> _File:
     header = [f":START_ID({rel.start})", f":END_ID({rel.end})"] + [f"{p}:{kind}" for p, (kind, _) in properties.items()]
-    arrays = [pa.array(frame[start].astype(str).tolist(), pa.string()),
-              pa.array(frame[end].astype(str).tolist(), pa.string())] + [a for _, a in properties.values()]
+    arrays = [_ids(frame[start]), _ids(frame[end])] + [a for _, a in properties.values()]
     return _File("relationships", rel.type, header,
                  pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))]))
 
@@ -138,8 +143,7 @@ def import_files(graph: Graph) -> list[_File]:
         files.append(_rel_file(schema.rel_type(rel_name), frame, "user", "product", {
             "ts": ("datetime", _datetimes(frame["ts"].to_numpy(dtype=float))),
             "weight": ("double", pa.array(frame["weight"].to_numpy(dtype=float), pa.float64(), from_pandas=True)),
-            "split": ("string", pa.array(frame["split"].astype(object).where(frame["split"].notna(), None).tolist(),
-                                         pa.string())),
+            "split": ("string", pa.array(frame["split"], pa.string(), from_pandas=True)),
         }))
     return [f for f in files if f.table.num_rows]
 
