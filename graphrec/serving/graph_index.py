@@ -492,8 +492,7 @@ class GraphIndex:
         return {u for u, hit in zip(users, hits.tolist()) if hit}
 
     def _buyers_of(self, n: int, live: tuple[np.ndarray, Any] | None) -> np.ndarray:
-        """Product ``n``'s buyers: its live row where it has one (``live``, read once by the caller
-        so that a row and what a memo says of it stay together), else the read's."""
+        """Product ``n``'s buyers: its live row where it has one (``live``, see _live_buyers), else the read's."""
         return live[0] if live is not None else self.base.relations["buyers"].row(n)
 
     def _common_buyers(self, a: int, b: int, live: tuple[Any, Any]) -> np.ndarray:
@@ -523,7 +522,12 @@ class GraphIndex:
         a, b = self._number("product", pid), self._number("product", other)
         if a < 0 or b < 0:
             return set()
-        return set(self._ids("user", self._common_buyers(a, b, (self._rows["buyers"].get(a), self._rows["buyers"].get(b)))))
+        return set(self._ids("user", self._common_buyers(a, b, self._live_buyers(a, b))))
+
+    def _live_buyers(self, a: int, b: int) -> tuple[Any, Any]:
+        """The live buyer entries of two products (None: as read), read once so that the rows used
+        and what a memo says of them stay together: a live purchase stores a new entry."""
+        return self._rows["buyers"].get(a), self._rows["buyers"].get(b)
 
     def co_buyer(self, pid: str, other: str, user: str, avoid: Iterable[str] = ()) -> tuple[str | None, int]:
         """Users other than ``user`` who bought both products: how many, and the one to name (one
@@ -536,7 +540,7 @@ class GraphIndex:
             return None, 0
         skip = {user, *avoid}
         memo = self._pairs  # replaced whole (never changed) when a user's name changes
-        live = self._rows["buyers"].get(a), self._rows["buyers"].get(b)  # new entries after a live purchase
+        live = self._live_buyers(a, b)
         kept = memo.get((a, b))
         if (kept is None or kept[0] is not live[0] or kept[1] is not live[1]
                 or len(kept[3]) < min(kept[2], len(skip) + 1)):  # too few kept for so many to skip
@@ -588,10 +592,10 @@ class GraphIndex:
     def _first_to_name(self, numbers: np.ndarray, kept: int) -> list[str]:
         """The first ``kept`` of these users (distinct numbers, ascending) in naming order: named
         users first (a name reads better), then by id."""
-        past = len(self.base.users.ids)
-        named, read = self._named(numbers), numbers < past
-        pick = np.concatenate([numbers[named & read][:kept], numbers[~named & read][:kept], numbers[~read]])
-        order = sorted(zip((not n for n in self._named(pick).tolist()), self._ids("user", pick)))
+        named, read = self._named(numbers), numbers < len(self.base.users.ids)
+        pick = np.concatenate([np.flatnonzero(named & read)[:kept], np.flatnonzero(~named & read)[:kept],
+                               np.flatnonzero(~read)])
+        order = sorted(zip((not n for n in named[pick].tolist()), self._ids("user", numbers[pick])))
         return [uid for _, uid in order[:kept]]
 
     def social(self, uid: str) -> frozenset[str]:

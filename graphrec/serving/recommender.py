@@ -40,11 +40,11 @@ RANK_BLOCK = 64
 SKETCH_MIN_PRODUCTS = 50_000
 SKETCH_SHARE = 3  # the sketch keeps a third of the dimensions' directions (22 of 66)
 SKETCH_TOLERANCE = 1e-4  # float32 rounding, relative to |p| |v|, added to every bound
+SKETCH_PROBE = 4  # rows scored exactly first, per product asked for: their k-th best bounds the list
 # Kept for the explanations' similar users: per product, the model vectors of its first buyers (a
 # gather of 500 rows scattered over a million users' matrix costs 5x scoring them once they are
 # contiguous). Few products are explained (300 in 3,000 lists at a million users); first in, first out.
 BUYER_VECTORS_KEPT = 256
-SKETCH_PROBE = 4  # rows scored exactly first, per product asked for: their k-th best bounds the list
 
 
 @dataclass(frozen=True)
